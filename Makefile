@@ -1,0 +1,54 @@
+# Two commands are the whole set-up: `make book` and `make test` (each creates .venv/ if needed).
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# Silence TensorFlow's C++ logging in every recipe (builds, tests, notebooks they start).
+export TF_ENABLE_ONEDNN_OPTS := 0
+export TF_CPP_MIN_LOG_LEVEL := 3
+# Use the course's offline data when it sits beside the checkout and nothing else was chosen.
+ifeq ($(origin DLCOURSE_DATA), undefined)
+ifneq ($(wildcard ../shared/data/mnist.npz),)
+export DLCOURSE_DATA := $(abspath ../shared/data)
+endif
+endif
+
+.PHONY: venv book test lint format assignments clean help
+
+help:
+	@echo "make book         build the HTML book into _build/html (executes every chapter, cached)"
+	@echo "make test         run the whole test suite (lint, unit tests, assignments, book checks)"
+	@echo "make assignments  regenerate assignments/ from solutions/"
+	@echo "make lint         ruff check + format check"
+	@echo "make clean        remove build folders (keeps .venv)"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
+	@touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --path-output . --warningiserror --nitpick --keep-going
+	@echo "Book built: _build/html/index.html"
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache

@@ -1,0 +1,16 @@
+"""Small helpers shared by the book and the assignments.
+
+Each helper grows out of a book page that introduces it (see each function's docstring for the page).
+Importing the package has no side effects: it does not import Keras, seed anything or touch plotting
+styles. Submodules:
+
+- :mod:`dlcourse.datasets` -- the course's only way to get data (MNIST, IMDb), offline-first.
+- :mod:`dlcourse.gradcheck` -- finite-difference gradient checking.
+- :mod:`dlcourse.plotting` -- training curves and image grids.
+- :mod:`dlcourse.utils` -- explicit seeding.
+"""
+
+from __future__ import annotations
+
+__all__ = ["datasets", "gradcheck", "plotting", "utils"]
+__version__ = "0.1.0"
