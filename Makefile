@@ -37,7 +37,9 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --path-output . --warningiserror --nitpick --keep-going
 	@echo "Book built: _build/html/index.html"
 
-test: $(STAMP)
+# The suite checks the built book (pages, offline assets, a headless-browser render), so it builds it first
+# (cached: an unchanged page is not re-executed).
+test: book
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

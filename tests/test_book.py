@@ -1,0 +1,205 @@
+"""Is the built book complete, offline-readable and rendered correctly in a real browser?
+
+These tests read ``_build/html`` (``make test`` builds the book first). The browser test drives Debian's
+headless Chromium through Selenium with all networking off; it is skipped, with a message, only where
+Chromium is not installed (``.ci/run`` installs it and sets DLCOURSE_REQUIRE_BROWSER=1 so CI never skips).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+# The book to check: this repository, or another checkout's (for trying the tests on a scratch book).
+ROOT = Path(os.environ.get("DLCOURSE_BOOK_ROOT", Path(__file__).resolve().parents[1]))
+HTML = ROOT / "_build" / "html"
+
+
+def _toc_pages(toc_file: Path = ROOT / "_toc.yml") -> list[str]:
+    toc = yaml.safe_load(toc_file.read_text())
+    pages = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries:
+            if "file" in entry:
+                pages.append(entry["file"])
+            walk(entry.get("sections", []))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters", []))
+    walk(toc.get("chapters", []))
+    return pages
+
+
+PAGES = _toc_pages()
+
+
+@pytest.fixture(scope="module")
+def html_dir() -> Path:
+    if not (HTML / "index.html").is_file():
+        pytest.fail(f"no built book at {HTML}: run `make book` first (`make test` does)")
+    return HTML
+
+
+def _page_html(html_dir: Path, page: str) -> Path:
+    return html_dir / f"{page}.html"
+
+
+def _is_notebook_page(page: str) -> bool:
+    source = ROOT / f"{page}.md"
+    if not source.is_file():
+        return False
+    parts = source.read_text(encoding="utf-8").split("---", 2)
+    return len(parts) == 3 and parts[0].strip() == "" and "kernelspec:" in parts[1]
+
+
+class _Resources(HTMLParser):
+    """Collects every URL a page loads by itself (scripts, styles, images, fonts, frames)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag in ("script", "img", "iframe", "source", "audio", "video", "embed") and a.get("src"):
+            self.loaded.append(a["src"])
+        if tag == "link" and a.get("href"):
+            rel = (a.get("rel") or "").lower()
+            if any(r in rel for r in ("stylesheet", "preload", "icon", "modulepreload", "prefetch")):
+                self.loaded.append(a["href"])
+
+
+_REMOTE = re.compile(r"^(https?:)?//", re.I)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_toc_page_is_in_the_html(html_dir, page):
+    assert _page_html(html_dir, page).is_file(), f"{page} missing from the built book"
+
+
+def test_no_page_loads_anything_from_another_host(html_dir):
+    offenders = {}
+    for page in sorted(html_dir.rglob("*.html")):
+        parser = _Resources()
+        parser.feed(page.read_text(encoding="utf-8"))
+        remote = [u for u in parser.loaded if _REMOTE.match(u)]
+        if remote:
+            offenders[str(page.relative_to(html_dir))] = remote
+    for css in html_dir.rglob("*.css"):
+        remote = re.findall(r"url\(\s*['\"]?((?:https?:)?//[^)'\"]+)", css.read_text(errors="replace"))
+        remote += re.findall(r"@import\s+['\"]((?:https?:)?//[^'\"]+)", css.read_text(errors="replace"))
+        if remote:
+            offenders[str(css.relative_to(html_dir))] = remote
+    assert offenders == {}
+
+
+def test_mathjax_is_served_from_the_book(html_dir):
+    assert (html_dir / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    fonts = list((html_dir / "_static" / "mathjax" / "output" / "chtml" / "fonts").rglob("*.woff"))
+    assert len(fonts) > 10
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if _is_notebook_page(p)])
+def test_notebook_pages_offer_their_notebook_for_download(html_dir, page):
+    import nbformat
+
+    html = _page_html(html_dir, page).read_text(encoding="utf-8")
+    name = Path(page).name + ".ipynb"
+    assert f"_sources/{page}.ipynb" in html, f"no .ipynb download link on {page}"
+    notebook = nbformat.read(html_dir / "_sources" / f"{page}.ipynb", as_version=4)
+    nbformat.validate(notebook)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert code, f"{name} has no code cells"
+    assert all(not c.outputs for c in code), f"{name} ships outputs"
+
+
+# --- the browser --------------------------------------------------------------------------------------
+
+_CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+_DRIVER = shutil.which("chromedriver")
+
+_PAGE_STATE = """
+const done = arguments[arguments.length - 1];
+const ready = (window.MathJax && MathJax.startup && MathJax.startup.promise)
+  ? MathJax.startup.promise : Promise.resolve();
+ready.then(() => {
+  const imgs = Array.from(document.images);
+  done({
+    mathjax: !!(window.MathJax && MathJax.version),
+    typeset: document.querySelectorAll('mjx-container').length,
+    mathErrors: document.querySelectorAll('mjx-merror, [data-mjx-error]').length,
+    rawMath: (document.querySelector('article') || document.body).innerText
+               .match(/\\\\\\(|\\\\\\)|\\\\\\[|\\\\\\]|\\$\\$/g) || [],
+    brokenImages: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),
+    images: imgs.length,
+    resources: performance.getEntriesByType('resource').map(e => e.name),
+  });
+}).catch(e => done({error: String(e)}));
+"""
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (_CHROMIUM and _DRIVER):
+        if os.environ.get("DLCOURSE_REQUIRE_BROWSER"):
+            pytest.fail("Chromium/chromedriver not found but DLCOURSE_REQUIRE_BROWSER is set")
+        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = _CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        # Networking off: every http(s) request goes to a proxy nobody listens on, and names don't resolve.
+        "--proxy-server=http://127.0.0.1:9",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--allow-file-access-from-files",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(_DRIVER))
+    driver.set_script_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def _has_math(page_file: Path) -> bool:
+    text = page_file.read_text(encoding="utf-8")
+    return 'class="math' in text
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_offline_in_a_browser(html_dir, browser, page):
+    page_file = _page_html(html_dir, page)
+    browser.get(page_file.resolve().as_uri())
+    state = browser.execute_async_script(_PAGE_STATE)
+    assert "error" not in state, state
+    console = [
+        entry["message"] for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")
+    ]
+    assert console == [], f"console errors on {page}: {json.dumps(console, indent=1)}"
+    remote = [r for r in state["resources"] if not r.startswith("file:")]
+    assert remote == [], f"{page} requested {remote}"
+    assert state["brokenImages"] == [], f"{page} has images that did not load"
+    if _has_math(page_file):
+        assert state["mathjax"], f"{page} has math but MathJax did not load"
+        assert state["typeset"] > 0, f"{page}: MathJax typeset nothing"
+        assert state["mathErrors"] == 0, f"{page}: MathJax reported TeX errors"
+        assert state["rawMath"] == [], f"{page}: raw TeX delimiters left: {state['rawMath'][:5]}"
