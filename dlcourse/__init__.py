@@ -6,11 +6,13 @@ styles. Submodules:
 
 - :mod:`dlcourse.datasets` -- the course's only way to get data (MNIST, IMDb), offline-first.
 - :mod:`dlcourse.gradcheck` -- finite-difference gradient checking.
+- :mod:`dlcourse.numpy_mlp` -- a small NumPy multilayer perceptron with backpropagation (chapters 02-03).
 - :mod:`dlcourse.plotting` -- training curves and image grids.
+- :mod:`dlcourse.toy` -- seeded 2-D toy data and decision-boundary plots (chapters 01-03).
 - :mod:`dlcourse.utils` -- explicit seeding.
 """
 
 from __future__ import annotations
 
-__all__ = ["datasets", "gradcheck", "plotting", "utils"]
+__all__ = ["datasets", "gradcheck", "numpy_mlp", "plotting", "toy", "utils"]
 __version__ = "0.1.0"
