@@ -1,0 +1,374 @@
+"""The Python API: keyword-only functions that hold every default once; the CLI only forwards to them.
+
+``grade`` collects submissions, skips those an earlier run finished (same fingerprint, unless ``force``),
+grades the rest ``workers`` at a time (each in its own sandboxed process, a warm one started while the
+previous submission's feedback is written), stores each student's result atomically as soon as it is
+known, then writes ``grades.csv``, ``results.json`` and the gradebook from all stored results. A run killed
+at any point loses nothing that was finished and duplicates nothing on the next run.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import multiprocessing
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from autograder import gradebook, reports, sandbox
+from autograder.collect import Submission, collect
+from autograder.errors import UsageError
+from autograder.pipeline import Graded, fingerprint, grade_submission
+from autograder.results import Status, SubmissionResult
+from autograder.source import Assignment, load_assignment, resolve_folder
+from autograder.steps.conceal import redact
+from autograder.steps.feedback import render_failure
+
+STATE_DIR = ".state"
+INCOMING_DIR = ".incoming"
+ProgressCallback = Callable[[SubmissionResult, bool], None]
+
+# Per-process state of a grading worker: the assignment and one warm sandbox process.
+_WORKER: dict = {}
+
+
+def _start_runner() -> sandbox.Runner:
+    spare = _WORKER.pop("spare", None)
+    if spare is not None:
+        return spare
+    config = _WORKER["assignment"].config
+    return sandbox.start(limits=config.limits, env_passthrough=config.env_passthrough, preload=config.preload)
+
+
+def _warm_spare() -> None:
+    if "spare" not in _WORKER and _WORKER.get("keep_warm"):
+        config = _WORKER["assignment"].config
+        _WORKER["spare"] = sandbox.start(
+            limits=config.limits, env_passthrough=config.env_passthrough, preload=config.preload
+        )
+
+
+def _close_spare() -> None:
+    spare = _WORKER.pop("spare", None)
+    if spare is not None:
+        spare.close()
+
+
+def _init_worker(folder: str, root: str, timeout: float | None, out: str) -> None:
+    sandbox.die_with_parent()  # a killed grader takes its workers (and their sandboxes) with it
+    assignment = load_assignment(folder, root=Path(root))
+    _WORKER.update(assignment=_with_timeout(assignment, timeout), out=Path(out), keep_warm=True)
+    multiprocessing.util.Finalize(None, _close_spare, exitpriority=10)
+
+
+def _with_timeout(assignment: Assignment, timeout: float | None) -> Assignment:
+    from dataclasses import replace
+
+    return replace(assignment, config=assignment.config.with_timeout(timeout))
+
+
+def _student_paths(out: Path, assignment: str, student_id: str) -> tuple[Path, Path, Path]:
+    return (
+        out / "feedback" / student_id / f"{assignment}.html",
+        out / "autograded" / student_id / assignment / f"{assignment}.ipynb",
+        out / STATE_DIR / f"{student_id}.json",
+    )
+
+
+def _grade_job(submission: Submission) -> dict:
+    """Grade one submission in this worker and store everything about it; return the result as a dict."""
+    assignment: Assignment = _WORKER["assignment"]
+    out: Path = _WORKER["out"]
+    try:
+        graded = grade_submission(submission, assignment, start_runner=_start_runner)
+    except Exception as error:
+        failed = SubmissionResult(
+            submission.student_id,
+            Status.FAILED,
+            reason=redact(
+                f"internal error while grading: {type(error).__name__}: {error}", assignment.hidden_lines
+            ),
+            lms=submission.lms,
+            fingerprint=fingerprint(submission, assignment),
+        )
+        graded = Graded(failed, render_failure(failed, assignment=assignment.name), None)
+    _warm_spare()
+    feedback, executed, state = _student_paths(out, assignment.name, submission.student_id)
+    reports.write_atomic(feedback, graded.feedback_html)
+    if graded.executed is not None:
+        reports.write_atomic(executed, nbformat.writes(graded.executed))
+    reports.write_atomic(state, json.dumps(graded.result.to_dict(), indent=1, sort_keys=True))
+    return graded.result.to_dict()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    todo: list[Submission]
+    done: dict[str, SubmissionResult]
+
+
+def _plan(subs: list[Submission], assignment: Assignment, out: Path, force: bool) -> _Plan:
+    todo, done = [], {}
+    for sub in subs:
+        state = _student_paths(out, assignment.name, sub.student_id)[2]
+        if not force and state.exists():
+            try:
+                previous = SubmissionResult.from_dict(json.loads(state.read_text(encoding="utf-8")))
+            except (ValueError, KeyError, TypeError):
+                previous = None
+            if previous is not None and previous.fingerprint == fingerprint(sub, assignment):
+                done[sub.student_id] = previous
+                continue
+        todo.append(sub)
+    return _Plan(todo, done)
+
+
+def grade(
+    assignment: str | Path,
+    submissions: str | Path,
+    *,
+    out: str | Path,
+    workers: int = 1,
+    timeout: float | None = None,
+    force: bool = False,
+    root: str | Path | None = None,
+    on_start: Callable[[int, int], None] | None = None,
+    on_result: ProgressCallback | None = None,
+) -> reports.GradeReport:
+    """Grade every submission of an assignment.
+
+    Args:
+        assignment: the assignment's name (under ``ROOT/solutions``) or its source folder.
+        submissions: a folder of student folders, or a Canvas download (zip or folder).
+        out: output folder (created): grades.csv, results.json, feedback/, gradebook.db.
+        workers: submissions graded at once; results do not depend on it.
+        timeout: wall-clock seconds per submission, overriding ``autograder.toml`` (cells are capped too).
+        force: re-grade students an earlier run already finished.
+        root: the course root (default: current directory).
+        on_start: called once with ``(to_grade, already_done)`` before grading starts.
+        on_result: called with ``(result, reused)`` for every student, as results arrive.
+
+    Returns:
+        The run's report (its ``exit_status`` is the CLI's exit code).
+
+    Raises:
+        UsageError: bad arguments, missing assignment or submissions, invalid configuration.
+    """
+    if workers < 1:
+        raise UsageError("--workers must be at least 1.")
+    if timeout is not None and timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds.")
+    root_path = Path.cwd() if root is None else Path(root)
+    loaded = _with_timeout(load_assignment(assignment, root=root_path), timeout)
+    out_path = Path(out).resolve()
+    if out_path == loaded.folder or loaded.folder in out_path.parents:
+        raise UsageError(f"--out {out_path} is inside the assignment's source folder; choose another folder.")
+    out_path.mkdir(parents=True, exist_ok=True)
+    subs = collect(
+        Path(submissions),
+        loaded.name,
+        staging=out_path / INCOMING_DIR,
+        max_bytes=loaded.config.max_notebook_bytes,
+    )
+    plan = _plan(subs, loaded, out_path, force)
+    if on_start:
+        on_start(len(plan.todo), len(plan.done))
+    if on_result:
+        for result in plan.done.values():
+            on_result(result, True)
+
+    results = dict(plan.done)
+    if plan.todo and workers == 1:
+        _WORKER.update(assignment=loaded, out=out_path, keep_warm=len(plan.todo) > 1)
+        try:
+            for i, sub in enumerate(plan.todo):
+                _WORKER["keep_warm"] = i < len(plan.todo) - 1
+                result = SubmissionResult.from_dict(_grade_job(sub))
+                results[result.student_id] = result
+                if on_result:
+                    on_result(result, False)
+        finally:
+            _close_spare()
+            _WORKER.clear()
+    elif plan.todo:
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=min(workers, len(plan.todo)),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(str(loaded.folder), str(root_path), timeout, str(out_path)),
+        ) as pool:
+            futures = [pool.submit(_grade_job, sub) for sub in plan.todo]
+            for future in concurrent.futures.as_completed(futures):
+                result = SubmissionResult.from_dict(future.result())
+                results[result.student_id] = result
+                if on_result:
+                    on_result(result, False)
+
+    ordered = tuple(results[s.student_id] for s in subs)
+    write_reports(out_path, loaded, ordered)
+    return reports.GradeReport(loaded.name, out_path, ordered, tuple(s.student_id for s in plan.todo))
+
+
+def write_reports(out: Path, assignment: Assignment, results: tuple[SubmissionResult, ...]) -> None:
+    """Write the gradebook, ``grades.csv`` and ``results.json`` from all results."""
+    gradebook.record(out, assignment, results)
+    manual = gradebook.manual_scores(out, assignment.name)
+    reports.write_atomic(out / "grades.csv", reports.grades_csv(results, manual))
+    reports.write_atomic(out / "results.json", reports.results_json(assignment.name, results))
+
+
+def _stored_results(out: Path) -> list[SubmissionResult]:
+    folder = out / STATE_DIR
+    if not folder.is_dir():
+        raise UsageError(
+            f"no grading results in {out}: run `autograder grade ASSIGNMENT SUBMISSIONS --out {out}` first."
+        )
+    return [
+        SubmissionResult.from_dict(json.loads(p.read_text(encoding="utf-8")))
+        for p in sorted(folder.glob("*.json"))
+    ]
+
+
+def export(
+    assignment: str | Path, out: str | Path, *, format: str = "canvas", to: str | Path | None = None
+) -> Path:
+    """Write an LMS gradebook import file from a finished grading run.
+
+    Args:
+        assignment: the assignment's name (the Canvas column title) or its source folder.
+        out: the grading output folder.
+        format: only ``canvas`` for now.
+        to: the CSV path (default ``OUT/canvas-<assignment>.csv``).
+
+    Returns:
+        The written file.
+
+    Raises:
+        UsageError: unknown format or no results.
+    """
+    if format != "canvas":
+        raise UsageError(f"unknown export format {format!r}; supported: canvas.")
+    name = Path(assignment).name
+    out_path = Path(out)
+    results = sorted(_stored_results(out_path), key=lambda r: r.student_id)
+    target = Path(to) if to else out_path / f"canvas-{name}.csv"
+    reports.write_atomic(target, reports.canvas_csv(name, results, gradebook.manual_scores(out_path, name)))
+    return target
+
+
+def review(assignment: str | Path, out: str | Path, *, student: str, cell: str, points: float) -> float:
+    """Enter a manual score for a written answer and rewrite ``grades.csv``.
+
+    Returns:
+        The cell's maximum points.
+
+    Raises:
+        UsageError: unknown student or cell, points out of range, no gradebook.
+    """
+    name = Path(assignment).name
+    out_path = Path(out)
+    max_points = gradebook.set_manual_score(out_path, name, student, cell, points)
+    results = sorted(_stored_results(out_path), key=lambda r: r.student_id)
+    reports.write_atomic(
+        out_path / "grades.csv", reports.grades_csv(results, gradebook.manual_scores(out_path, name))
+    )
+    return max_points
+
+
+def release(assignment: str, *, root: str | Path | None = None) -> Path:
+    """Generate the student version with nbgrader itself (``nbgrader generate_assignment --no-db``).
+
+    The course's ``nbgrader_config.py`` decides the folders (``solutions/`` → ``assignments/``).
+
+    Returns:
+        The released folder.
+
+    Raises:
+        UsageError: unknown assignment or nbgrader failure (its output is included).
+    """
+    root_path = Path.cwd() if root is None else Path(root)
+    folder = resolve_folder(assignment, root=root_path)
+    if folder.parent != (root_path / "solutions").resolve():
+        raise UsageError(f"release works on assignments under {root_path / 'solutions'}; got {folder}.")
+    command = [
+        sys.executable, "-m", "nbgrader", "generate_assignment", folder.name, "--force", "--no-db",
+        "--CourseDirectory.source_directory=solutions", "--CourseDirectory.release_directory=assignments",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=root_path, capture_output=True, text=True, check=False)
+    target = root_path / "assignments" / folder.name
+    if done.returncode != 0:
+        raise UsageError(
+            f"nbgrader generate_assignment failed for {folder.name}:\n{done.stdout}{done.stderr}"
+        )
+    return target
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """A student's self-check: public tests only."""
+
+    notebook: Path
+    result: SubmissionResult
+
+    @property
+    def all_passed(self) -> bool:
+        """Whether every public test passed."""
+        return self.result.status is Status.GRADED and all(
+            c.passed for c in self.result.cells if not c.manual
+        )
+
+
+def check(notebook: str | Path, *, timeout: float | None = None) -> CheckReport:
+    """Run a student's notebook and its public tests (the tests it contains), as a self-check.
+
+    The notebook is its own source of truth here (no hidden tests exist in it); nothing is restored.
+
+    Args:
+        notebook: the student's notebook.
+        timeout: wall-clock seconds for the whole notebook (default: the configured default).
+
+    Returns:
+        The report (per test cell: points, passed, message).
+
+    Raises:
+        UsageError: the file is missing.
+    """
+    from autograder.config import GradingConfig
+    from autograder.source import _specs
+
+    path = Path(notebook)
+    if not path.is_file():
+        raise UsageError(f"notebook not found: {path}")
+    tmp = Path(sandbox.tempfile.mkdtemp(prefix="autograder-check-"))
+    try:
+        folder = tmp / path.stem
+        folder.mkdir()
+        shutil.copyfile(path, folder / path.name)
+        config = GradingConfig().with_timeout(timeout)
+        sub = Submission(student_id="you", notebook=folder / path.name)
+        try:
+            nb = nbformat.read(path, as_version=4)
+            specs = _specs(nb)
+        except (ValueError, KeyError, OSError):
+            specs = ()
+        self_source = Assignment(
+            name=path.stem, folder=folder, master=nb if specs else nbformat.v4.new_notebook(),
+            release=nb if specs else nbformat.v4.new_notebook(), specs=specs, hidden_lines=(),
+            config=config, fingerprint="",
+        )  # fmt: skip
+        graded = grade_submission(
+            sub,
+            self_source,
+            start_runner=lambda: sandbox.start(
+                limits=config.limits, env_passthrough=config.env_passthrough, preload=config.preload
+            ),
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return CheckReport(path, graded.result)

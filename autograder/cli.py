@@ -1,0 +1,168 @@
+"""The command line: argument parsing, progress, the summary table and the exit code; nothing else.
+
+Every command forwards to :mod:`autograder.api`. Exit codes: 0 every submission graded, 1 some failed
+(all rows still written), 2 usage or configuration error (the message says how to fix it).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from autograder import api
+from autograder.errors import UsageError
+from autograder.reports import ExitStatus, GradeReport
+from autograder.results import Status, SubmissionResult
+
+console = Console(stderr=True)
+
+
+def _fail_usage(error: UsageError) -> None:
+    console.print(f"[bold red]Error:[/] {error}", highlight=False)
+    sys.exit(ExitStatus.USAGE)
+
+
+def _summary(report: GradeReport) -> Table:
+    table = Table(
+        title=f"{report.assignment}: {len(report.results)} submissions, {len(report.failed)} failed"
+    )
+    for column in ("student", "score", "status", "reason"):
+        table.add_column(column, overflow="fold")
+    for r in report.results:
+        score = f"{r.total:g} / {r.max_total:g}" if r.status is Status.GRADED else "-"
+        style = "red" if r.status is Status.FAILED else ""
+        table.add_row(r.student_id, score, str(r.status), r.reason[:160], style=style)
+    return table
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dlcourse-kit")
+def main() -> None:
+    """Grade nbgrader assignments: many notebooks, some of them broken."""
+
+
+@main.command()
+@click.argument("assignment")
+@click.argument("submissions", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder (created).")
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Submissions at once."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds per submission (overrides autograder.toml).",
+)
+@click.option("--force", is_flag=True, help="Re-grade students a previous run already finished.")
+def grade(
+    assignment: str, submissions: Path, out: Path, workers: int, timeout: float | None, force: bool
+) -> None:
+    """Grade SUBMISSIONS (student folders or a Canvas zip/folder) against solutions/ASSIGNMENT."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[last]}"), console=console, transient=False,
+    )  # fmt: skip
+    task = None
+
+    def on_start(todo: int, done: int) -> None:
+        nonlocal task
+        task = progress.add_task("grading", total=todo + done, last="")
+        if done:
+            console.print(f"{done} submission(s) already graded by an earlier run (use --force to re-grade)")
+
+    def on_result(result: SubmissionResult, reused: bool) -> None:
+        mark = "reused" if reused else str(result.status)
+        progress.update(task, advance=1, last=f"{result.student_id}: {mark}")
+
+    try:
+        with progress:
+            report = api.grade(
+                assignment, submissions, out=out, workers=workers, timeout=timeout, force=force,
+                on_start=on_start, on_result=on_result,
+            )  # fmt: skip
+    except UsageError as error:
+        _fail_usage(error)
+    Console().print(_summary(report))
+    console.print(
+        f"Wrote {report.out / 'grades.csv'}, results.json and feedback/ ({len(report.regraded)} graded now)"
+    )
+    sys.exit(report.exit_status)
+
+
+@main.command()
+@click.argument("assignment")
+def release(assignment: str) -> None:
+    """Generate assignments/ASSIGNMENT from solutions/ASSIGNMENT with nbgrader generate_assignment."""
+    try:
+        target = api.release(assignment)
+    except UsageError as error:
+        _fail_usage(error)
+    console.print(f"Released {target}")
+
+
+@main.command()
+@click.argument("notebook", type=click.Path(path_type=Path))
+@click.option(
+    "--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds for the whole notebook."
+)
+def check(notebook: Path, timeout: float | None) -> None:
+    """Run NOTEBOOK and its public tests, and say what passed (a student's self-check)."""
+    try:
+        report = api.check(notebook, timeout=timeout)
+    except UsageError as error:
+        _fail_usage(error)
+    out = Console()
+    result = report.result
+    if result.status is Status.FAILED:
+        out.print(f"[red]Cannot check {notebook}:[/] {result.reason}")
+        sys.exit(ExitStatus.SOME_FAILED)
+    table = Table(title=f"Self-check of {notebook.name} (public tests only; hidden tests run at grading)")
+    for column in ("test", "points", "result", "message"):
+        table.add_column(column, overflow="fold")
+    for cell in result.cells:
+        if cell.manual:
+            table.add_row(
+                cell.grade_id, f"{cell.max_points:g}", "written answer", "graded by your instructor"
+            )
+        else:
+            verdict = "[green]passed[/]" if cell.passed else "[red]failed[/]"
+            table.add_row(cell.grade_id, f"{cell.points:g} / {cell.max_points:g}", verdict, cell.message)
+    out.print(table)
+    if result.reason:
+        out.print(f"Notes: {result.reason}")
+    out.print(f"Public tests: {result.total:g} / {result.max_total:g} points")
+    sys.exit(ExitStatus.OK if report.all_passed else ExitStatus.SOME_FAILED)
+
+
+@main.command()
+@click.argument("assignment")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["canvas"]), default="canvas", show_default=True)
+@click.option("--to", type=click.Path(path_type=Path), help="CSV path (default OUT/canvas-ASSIGNMENT.csv).")
+def export(assignment: str, out: Path, fmt: str, to: Path | None) -> None:
+    """Write an LMS gradebook import CSV from the results in OUT."""
+    try:
+        target = api.export(assignment, out, format=fmt, to=to)
+    except UsageError as error:
+        _fail_usage(error)
+    console.print(f"Wrote {target}")
+
+
+@main.command()
+@click.argument("assignment")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--student", required=True, help="Student id (as in grades.csv).")
+@click.option("--cell", required=True, help="grade_id of the manually graded cell.")
+@click.option("--points", required=True, type=float, help="Points to give.")
+def review(assignment: str, out: Path, student: str, cell: str, points: float) -> None:
+    """Enter the score of a manually graded answer (stored in OUT/gradebook.db; grades.csv rewritten)."""
+    try:
+        max_points = api.review(assignment, out, student=student, cell=cell, points=points)
+    except UsageError as error:
+        _fail_usage(error)
+    console.print(f"{student} / {cell}: {points:g} of {max_points:g} points recorded")

@@ -1,0 +1,205 @@
+"""Reading submissions: a folder of student folders, or an LMS download (Canvas zip or folder).
+
+* ``SUBMISSIONS/<student_id>/<ASSIGNMENT>.ipynb``: the student id is the folder name.
+* Canvas: files named ``<name>[_LATE]_<user_id>_<submission_id>_<uploaded file name>``, where a
+  resubmitted file gets a ``-1``, ``-2``… suffix (``hw1_backprop-1.ipynb``). The student id is the Canvas
+  user id; the name and ids are kept for the Canvas export.
+
+Every student found becomes a :class:`Submission`; one whose notebook cannot be used carries a
+``problem`` (missing, renamed, several notebooks, unsafe zip entry, too large) and is reported as failed.
+Zip entries are never extracted by their own path: only regular files whose base name matches the
+Canvas pattern are read (size-bounded) and written under the staging folder by a name made here, so
+``..``, absolute paths and symlinks cannot escape it; such entries are refused with a reason.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from autograder.errors import UsageError
+from autograder.results import LmsIdentity
+
+CANVAS_NAME = re.compile(
+    r"^(?P<name>[^_/\\]+?)_(?:(?P<late>LATE)_)?(?P<user>\d+)_(?P<submission>\d+)_(?P<file>.+)$"
+)
+_RESUBMISSION = re.compile(r"^(?P<stem>.+?)(?:-(?P<n>\d+))?(?P<ext>\.ipynb)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One student's submission as found on disk.
+
+    Attributes:
+        student_id: who it belongs to.
+        notebook: the notebook to grade, when one was found.
+        problem: why it cannot be graded, when it cannot.
+        lms: identity from the LMS file name, if any.
+        notes: remarks that do not stop grading (ignored extra files).
+    """
+
+    student_id: str
+    notebook: Path | None = None
+    problem: str = ""
+    lms: LmsIdentity | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+def _pick(assignment: str, names: list[str]) -> tuple[str | None, str, tuple[str, ...]]:
+    """Choose the notebook among uploaded file names: (chosen name, problem, notes)."""
+    notebooks = [n for n in names if n.lower().endswith(".ipynb")]
+    exact = []
+    for name in notebooks:
+        match = _RESUBMISSION.match(name)
+        if match and match["stem"] == assignment:
+            exact.append((int(match["n"] or 0), name))
+    if exact:
+        exact.sort()
+        chosen = exact[-1][1]
+        others = tuple(f"ignored {n}" for n in notebooks if n != chosen)
+        return chosen, "", others
+    expected = f"{assignment}.ipynb"
+    if not notebooks:
+        found = ", ".join(sorted(names)) or "nothing"
+        return None, f"notebook missing: expected {expected}, found {found}", ()
+    if len(notebooks) == 1:
+        return (
+            None,
+            f"notebook renamed: expected {expected}, found {notebooks[0]} (rename it to {expected})",
+            (),
+        )
+    return None, f"several notebooks and none named {expected}: {', '.join(sorted(notebooks))}", ()
+
+
+def _from_student_folders(root: Path, assignment: str) -> list[Submission]:
+    subs = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        names = sorted(p.name for p in folder.iterdir() if p.is_file() or p.is_symlink())
+        chosen, problem, notes = _pick(assignment, names)
+        notebook = folder / chosen if chosen else None
+        if notebook is not None and notebook.is_symlink():
+            notebook, problem = None, f"{chosen} is a symbolic link; submit the notebook file itself"
+        subs.append(Submission(folder.name, notebook, problem, None, notes))
+    return subs
+
+
+def _group_canvas(
+    entries: dict[str, list[tuple[dict, str, Path | None, str]]], assignment: str
+) -> list[Submission]:
+    subs = []
+    for user in sorted(entries):
+        files = entries[user]
+        meta = files[0][0]
+        names = [upload for _meta, upload, _path, _problem in files]
+        chosen, problem, notes = _pick(assignment, names)
+        notebook = None
+        if chosen is not None:
+            meta, _upload, notebook, entry_problem = next(f for f in files if f[1] == chosen)
+            problem = entry_problem
+        identity = LmsIdentity(
+            name=meta["name"],
+            user_id=meta["user"],
+            submission_id=meta["submission"],
+            late=bool(meta["late"]),
+            filename=chosen or "",
+        )
+        subs.append(Submission(user, notebook if not problem else None, problem, identity, notes))
+    return subs
+
+
+def _from_canvas_folder(root: Path, assignment: str) -> list[Submission]:
+    entries: dict[str, list] = {}
+    for path in sorted(root.iterdir()):
+        match = CANVAS_NAME.match(path.name)
+        if not match or path.is_dir():
+            continue
+        problem = f"{path.name} is a symbolic link; refused" if path.is_symlink() else ""
+        entries.setdefault(match["user"], []).append((match.groupdict(), match["file"], path, problem))
+    return _group_canvas(entries, assignment)
+
+
+def _unsafe(info: zipfile.ZipInfo) -> str:
+    name = info.filename.replace("\\", "/")
+    parts = PurePosixPath(name).parts
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return f"zip entry {info.filename!r} has an absolute path; refused"
+    if ".." in parts:
+        return f"zip entry {info.filename!r} points outside the folder ('..'); refused"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return f"zip entry {info.filename!r} is a symbolic link; refused"
+    return ""
+
+
+def _from_canvas_zip(archive: Path, assignment: str, staging: Path, max_bytes: int) -> list[Submission]:
+    entries: dict[str, list] = {}
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                if info.is_dir():
+                    continue
+                base = PurePosixPath(info.filename.replace("\\", "/")).name
+                match = CANVAS_NAME.match(base)
+                if not match:
+                    continue
+                problem = _unsafe(info)
+                target = None
+                if not problem and info.file_size > max_bytes:
+                    size, limit = info.file_size / 1024**2, max_bytes / 1024**2
+                    problem = f"file too large: {size:.1f} MB > {limit:.1f} MB limit"
+                if not problem:
+                    folder = staging / match["user"]
+                    folder.mkdir(parents=True, exist_ok=True)
+                    target = folder / f"{len(entries.get(match['user'], []))}.ipynb"
+                    with zf.open(info) as src:
+                        data = src.read(max_bytes + 1)
+                    if len(data) > max_bytes:
+                        problem, target = f"file too large: more than {max_bytes / 1024**2:.1f} MB", None
+                    else:
+                        target.write_bytes(data)
+                entries.setdefault(match["user"], []).append(
+                    (match.groupdict(), match["file"], target, problem)
+                )
+    except zipfile.BadZipFile as error:
+        raise UsageError(
+            f"{archive} is not a readable zip file ({error}); download it again from the LMS."
+        ) from None
+    return _group_canvas(entries, assignment)
+
+
+def collect(submissions: Path, assignment: str, *, staging: Path, max_bytes: int) -> list[Submission]:
+    """Find every student's submission.
+
+    Args:
+        submissions: a folder of student folders, a Canvas download folder, or a Canvas zip.
+        assignment: the assignment's name (the expected notebook is ``<assignment>.ipynb``).
+        staging: a folder this function may empty and fill (notebooks read from a zip).
+        max_bytes: entries larger than this are not extracted.
+
+    Returns:
+        Submissions sorted by student id.
+
+    Raises:
+        UsageError: the path does not exist or holds no submissions.
+    """
+    if not submissions.exists():
+        raise UsageError(
+            f"submissions not found: {submissions} (pass a folder of student folders or an LMS zip)"
+        )
+    if submissions.is_file():
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        subs = _from_canvas_zip(submissions, assignment, staging, max_bytes)
+    elif any(CANVAS_NAME.match(p.name) and p.is_file() for p in submissions.iterdir()):
+        subs = _from_canvas_folder(submissions, assignment)
+    else:
+        subs = _from_student_folders(submissions, assignment)
+    if not subs:
+        raise UsageError(
+            f"no submissions in {submissions}: expected one folder per student holding {assignment}.ipynb, "
+            "or Canvas-named files (name_12345_67890_file.ipynb)"
+        )
+    return sorted(subs, key=lambda s: s.student_id)

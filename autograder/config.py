@@ -1,0 +1,135 @@
+"""Per-assignment settings, read from ``autograder.toml`` next to the source notebook (stdlib ``tomllib``).
+
+Every setting has a default here, once. Example (all keys optional)::
+
+    [limits]
+    cell_timeout = 300          # seconds one cell may run (Keras homeworks need minutes)
+    submission_timeout = 1800   # seconds for the whole notebook
+    memory_gb = 8               # address-space limit of the notebook's process
+    max_notebook_mb = 20        # larger files are refused with a reason
+
+    [execution]
+    preload = ["numpy"]         # imported before the notebook starts (a warm process)
+    env = ["DLCOURSE_DATA"]     # environment variables the notebook may see
+
+    [feedback]
+    max_output_chars = 10000    # per cell, in feedback and in the executed notebook
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from autograder.errors import UsageError
+from autograder.sandbox import Limits
+
+CONFIG_NAME = "autograder.toml"
+DEFAULT_ENV = (
+    "DLCOURSE_DATA",
+    "TF_CPP_MIN_LOG_LEVEL",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "OMP_NUM_THREADS",
+    "PYTHONHASHSEED",
+    "CUDA_VISIBLE_DEVICES",
+)
+
+
+@dataclass(frozen=True)
+class GradingConfig:
+    """All settings that shape how one assignment is graded."""
+
+    limits: Limits = field(default_factory=Limits)
+    max_notebook_bytes: int = 20 * 1024**2
+    preload: tuple[str, ...] = ("numpy",)
+    env_passthrough: tuple[str, ...] = DEFAULT_ENV
+    max_output_chars: int = 10_000
+
+    def with_timeout(self, seconds: float | None) -> GradingConfig:
+        """The same settings with the per-submission wall-clock limit replaced (cells are capped by it)."""
+        if seconds is None:
+            return self
+        limits = replace(
+            self.limits, submission_timeout=seconds, cell_timeout=min(self.limits.cell_timeout, seconds)
+        )
+        return replace(self, limits=limits)
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as plain values (part of each result's fingerprint)."""
+        return {
+            "cell_timeout": self.limits.cell_timeout,
+            "submission_timeout": self.limits.submission_timeout,
+            "memory_bytes": self.limits.memory_bytes,
+            "max_notebook_bytes": self.max_notebook_bytes,
+            "preload": list(self.preload),
+            "max_output_chars": self.max_output_chars,
+        }
+
+
+_KNOWN = {
+    "limits": {"cell_timeout", "submission_timeout", "memory_gb", "max_notebook_mb"},
+    "execution": {"preload", "env"},
+    "feedback": {"max_output_chars"},
+}
+
+
+def load_config(folder: Path) -> GradingConfig:
+    """Read ``folder/autograder.toml`` (defaults when absent).
+
+    Args:
+        folder: the assignment's source folder.
+
+    Returns:
+        The settings.
+
+    Raises:
+        UsageError: the file is not valid TOML or has unknown keys or wrong types.
+    """
+    path = folder / CONFIG_NAME
+    if not path.exists():
+        return GradingConfig()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UsageError(
+            f"{path} is not valid TOML ({error}); fix the file or delete it to use defaults."
+        ) from None
+    for section, values in data.items():
+        if section not in _KNOWN or not isinstance(values, dict):
+            raise UsageError(
+                f"{path}: unknown section [{section}]; known sections: {', '.join(sorted(_KNOWN))}."
+            )
+        unknown = set(values) - _KNOWN[section]
+        if unknown:
+            raise UsageError(
+                f"{path}: unknown key(s) {', '.join(sorted(unknown))} in [{section}]; "
+                f"known keys: {', '.join(sorted(_KNOWN[section]))}."
+            )
+    limits_in = data.get("limits", {})
+    execution = data.get("execution", {})
+    feedback = data.get("feedback", {})
+    try:
+        defaults = GradingConfig()
+        limits = Limits(
+            cell_timeout=float(limits_in.get("cell_timeout", defaults.limits.cell_timeout)),
+            submission_timeout=float(limits_in.get("submission_timeout", defaults.limits.submission_timeout)),
+            memory_bytes=int(
+                float(limits_in.get("memory_gb", defaults.limits.memory_bytes / 1024**3)) * 1024**3
+            ),
+        )
+        config = GradingConfig(
+            limits=limits,
+            max_notebook_bytes=int(
+                float(limits_in.get("max_notebook_mb", defaults.max_notebook_bytes / 1024**2)) * 1024**2
+            ),
+            preload=tuple(str(m) for m in execution.get("preload", defaults.preload)),
+            env_passthrough=tuple(dict.fromkeys((*DEFAULT_ENV, *(str(v) for v in execution.get("env", ()))))),
+            max_output_chars=int(feedback.get("max_output_chars", defaults.max_output_chars)),
+        )
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"{path}: a value has the wrong type ({error}); use numbers for limits.") from None
+    if limits.cell_timeout <= 0 or limits.submission_timeout <= 0:
+        raise UsageError(f"{path}: time limits must be positive numbers of seconds.")
+    return config

@@ -1,0 +1,99 @@
+"""The ordered steps that grade one submission, and nothing else.
+
+``read`` → ``check_structure`` → ``restore`` → ``execute`` → ``limit_output`` → ``score`` → ``conceal`` →
+``feedback``. A :class:`~autograder.errors.SubmissionError` from any step becomes a ``failed`` result with
+its reason. The sandboxed process is asked for only when there is code to run, through ``start_runner``,
+so the caller decides how processes are started (and kept warm).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from nbformat import NotebookNode
+
+from autograder.collect import Submission
+from autograder.errors import SubmissionError
+from autograder.results import Status, SubmissionResult
+from autograder.sandbox import Runner
+from autograder.source import Assignment
+from autograder.steps.conceal import conceal, redact
+from autograder.steps.execute import execute
+from autograder.steps.feedback import render_failure, render_feedback
+from autograder.steps.limit_output import limit_output
+from autograder.steps.read import check_structure, read_notebook
+from autograder.steps.restore import restore
+from autograder.steps.score import score
+
+
+@dataclass(frozen=True)
+class Graded:
+    """A submission's result plus what is written next to it."""
+
+    result: SubmissionResult
+    feedback_html: str
+    executed: NotebookNode | None
+
+
+def fingerprint(submission: Submission, assignment: Assignment) -> str:
+    """Digest of everything that decides a result: the file, the problem found, the source, the settings."""
+    digest = hashlib.sha256(assignment.fingerprint.encode())
+    digest.update(
+        json.dumps(
+            [submission.student_id, submission.problem, submission.lms and submission.lms.__dict__],
+            default=str,
+        ).encode()
+    )
+    if submission.notebook is not None and submission.notebook.is_file():
+        digest.update(submission.notebook.read_bytes())
+    return digest.hexdigest()
+
+
+def grade_submission(
+    submission: Submission, assignment: Assignment, *, start_runner: Callable[[], Runner]
+) -> Graded:
+    """Grade one submission.
+
+    Args:
+        submission: the collected submission.
+        assignment: the source of truth.
+        start_runner: returns a started sandbox process (called at most once).
+
+    Returns:
+        The result (graded or failed), the feedback page and the executed notebook (None when failed).
+    """
+    base = SubmissionResult(
+        student_id=submission.student_id,
+        status=Status.FAILED,
+        lms=submission.lms,
+        fingerprint=fingerprint(submission, assignment),
+    )
+    try:
+        if submission.problem or submission.notebook is None:
+            raise SubmissionError(submission.problem or "no notebook found")
+        nb = read_notebook(submission.notebook, max_bytes=assignment.config.max_notebook_bytes)
+        notes = [*submission.notes, *check_structure(nb, assignment)]
+    except SubmissionError as error:
+        failed = replace(base, reason=error.reason)
+        return Graded(failed, render_failure(failed, assignment=assignment.name), None)
+
+    restored, restore_notes = restore(nb, assignment)
+    executed, execution = execute(restored, start_runner())
+    limit_output(executed, max_chars=assignment.config.max_output_chars)
+    cells = score(executed, assignment, execution)
+    cells = tuple(replace(c, message=redact(c.message, assignment.hidden_lines)) for c in cells)
+    if execution.status != "finished":
+        where = ""
+        if execution.stopped_at is not None:
+            grade_id = (
+                executed.cells[execution.stopped_at].get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            )
+            where = f" (cell {execution.stopped_at}" + (f", {grade_id!r})" if grade_id else ")")
+        notes.append(execution.detail + where)
+    reason = "; ".join(dict.fromkeys([*notes, *restore_notes]))
+    result = replace(base, status=Status.GRADED, reason=redact(reason, assignment.hidden_lines), cells=cells)
+    html = render_feedback(conceal(executed, assignment), result, assignment=assignment.name)
+    return Graded(result, html, executed)

@@ -1,0 +1,182 @@
+"""Everything written for people and other tools: grades.csv, results.json, the Canvas CSV, exit status.
+
+All of it is derived from :class:`~autograder.results.SubmissionResult` values (plus manual scores from
+the gradebook), sorted by student id, and written atomically, so a re-run produces identical files.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.results import Status, SubmissionResult
+
+
+class ExitStatus(enum.IntEnum):
+    """The CLI's exit codes."""
+
+    OK = 0
+    SOME_FAILED = 1
+    USAGE = 2
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers (and a re-run after ``kill -9``) never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class GradeReport:
+    """The outcome of one ``grade`` run; it alone decides the exit code.
+
+    Attributes:
+        assignment: the assignment's name.
+        out: the output folder.
+        results: every student's result, sorted by id.
+        regraded: ids graded in this run (the others were finished by an earlier run).
+    """
+
+    assignment: str
+    out: Path
+    results: tuple[SubmissionResult, ...]
+    regraded: tuple[str, ...]
+
+    @property
+    def failed(self) -> tuple[SubmissionResult, ...]:
+        """Results that could not be graded."""
+        return tuple(r for r in self.results if r.status is Status.FAILED)
+
+    @property
+    def exit_status(self) -> ExitStatus:
+        """0 when every submission was graded, 1 when some failed."""
+        return ExitStatus.SOME_FAILED if self.failed else ExitStatus.OK
+
+
+def _manual_ids(results: Sequence[SubmissionResult]) -> list[tuple[str, float]]:
+    seen: dict[str, float] = {}
+    for result in results:
+        for cell in result.cells:
+            if cell.manual:
+                seen.setdefault(cell.grade_id, cell.max_points)
+    return list(seen.items())
+
+
+def grades_csv(results: Sequence[SubmissionResult], manual: Mapping[str, Mapping[str, float]]) -> str:
+    """The text of ``grades.csv``.
+
+    Columns: ``student_id, score, max_score, status, reason, late, manual_pending, manual_max``, then one
+    column per manually graded cell (``<grade_id> (manual)``) holding the entered points or
+    ``awaiting review``. ``score``/``max_score`` are autograded points; a failed row has an empty score.
+
+    Args:
+        results: all results.
+        manual: entered manual scores, ``{student_id: {grade_id: points}}``.
+    """
+    manual_cells = _manual_ids(results)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        ["student_id", "score", "max_score", "status", "reason", "late", "manual_pending", "manual_max"]
+        + [f"{grade_id} (manual)" for grade_id, _ in manual_cells]
+    )
+    for r in results:
+        entered = manual.get(r.student_id, {})
+        graded = r.status is Status.GRADED
+        pending, columns = 0.0, []
+        for grade_id, max_points in manual_cells:
+            cell = next((c for c in r.cells if c.grade_id == grade_id), None)
+            if not graded or cell is None:
+                columns.append("")
+            elif grade_id in entered:
+                columns.append(f"{entered[grade_id]:g}")
+            elif cell.points is not None:
+                columns.append(f"{cell.points:g}")
+            else:
+                columns.append("awaiting review")
+                pending += max_points
+        writer.writerow(
+            [
+                r.student_id,
+                f"{r.total:g}" if graded else "",
+                f"{r.max_total:g}" if graded else "",
+                str(r.status),
+                r.reason,
+                "yes" if r.lms and r.lms.late else "",
+                f"{pending:g}" if graded else "",
+                f"{r.manual_max:g}" if graded else "",
+                *columns,
+            ]
+        )
+    return buffer.getvalue()
+
+
+def results_json(assignment: str, results: Sequence[SubmissionResult]) -> str:
+    """The text of ``results.json``: per student, per graded cell, points, max, passed and message."""
+    students = {}
+    for r in results:
+        students[r.student_id] = {
+            "status": str(r.status),
+            "reason": r.reason,
+            "score": r.total if r.status is Status.GRADED else None,
+            "max_score": r.max_total if r.status is Status.GRADED else None,
+            "cells": {
+                c.grade_id: {
+                    "points": c.points,
+                    "max": c.max_points,
+                    "passed": c.passed,
+                    "manual": c.manual,
+                    "message": c.message,
+                }
+                for c in r.cells
+            },
+            "lms": None if r.lms is None else r.lms.__dict__,
+        }
+    return json.dumps({"assignment": assignment, "students": students}, indent=2, sort_keys=True) + "\n"
+
+
+def canvas_csv(
+    assignment: str, results: Sequence[SubmissionResult], manual: Mapping[str, Mapping[str, float]]
+) -> str:
+    """A Canvas gradebook import file: Student, ID, SIS User ID, SIS Login ID, Section, one assignment column.
+
+    The score is autograded points plus manual points entered so far; a failed submission is left blank
+    (Canvas keeps the cell empty instead of recording a zero). Students without LMS ids (folder input)
+    use their folder name as both name and id.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", assignment])
+    max_points = max((r.max_total + r.manual_max for r in results if r.status is Status.GRADED), default=0.0)
+    writer.writerow(["    Points Possible", "", "", "", "", f"{max_points:g}"])
+    for r in results:
+        name, user_id = (r.lms.name, r.lms.user_id) if r.lms else (r.student_id, r.student_id)
+        if r.status is Status.GRADED:
+            total = r.total + sum(manual.get(r.student_id, {}).values())
+            total += sum(
+                c.points or 0.0
+                for c in r.cells
+                if c.manual and c.grade_id not in manual.get(r.student_id, {})
+            )
+            value = f"{total:g}"
+        else:
+            value = ""
+        writer.writerow([name, user_id, "", "", "", value])
+    return buffer.getvalue()

@@ -1,0 +1,75 @@
+"""Step 5: one verdict per graded cell, with nbgrader's rules except that stderr is not an error.
+
+nbgrader's ``determine_grade`` gives a test cell zero for an ``error`` output *or any stderr output*
+(TensorFlow and ``warnings`` write there), partial credit for a numeric ``execute_result`` and full marks
+otherwise. Here only an ``error`` output (or a cell that never finished) fails a test; partial credit is
+nbgrader's own ``get_partial_grade``. A manually graded answer left as released earns 0 (as in nbgrader);
+any other answer awaits review (``points=None``).
+"""
+
+from __future__ import annotations
+
+from nbformat import NotebookNode
+from nbgrader.utils import compute_checksum, get_partial_grade
+
+from autograder.results import CellResult
+from autograder.sandbox import Execution
+from autograder.source import Assignment, nb_meta
+
+
+def error_message(output: NotebookNode) -> str:
+    """``ename: evalue`` of an error output (never its traceback, which may quote hidden tests)."""
+    evalue = str(output.get("evalue", "")).strip()
+    return f"{output.get('ename', 'Error')}: {evalue}" if evalue else str(output.get("ename", "Error"))
+
+
+def _test_verdict(cell: NotebookNode, max_points: float) -> tuple[float, str]:
+    for output in cell.outputs:
+        if output.output_type == "error":
+            return 0.0, error_message(output)
+        if output.output_type == "execute_result" and "text/plain" in output.get("data", {}):
+            return float(get_partial_grade(output, max_points)), ""
+    return max_points, ""
+
+
+def score(nb: NotebookNode, assignment: Assignment, execution: Execution) -> tuple[CellResult, ...]:
+    """Score every graded cell of the executed notebook.
+
+    Args:
+        nb: the executed notebook (restored, so every graded cell is present).
+        assignment: the source of truth (points, roles, checksums).
+        execution: which cells ran and how execution ended.
+
+    Returns:
+        One result per graded cell, in notebook order.
+    """
+    index = {nb_meta(c).get("grade_id"): i for i, c in enumerate(nb.cells)}
+    results = []
+    for spec in assignment.specs:
+        if spec.role not in ("test", "manual"):
+            continue
+        i = index[spec.grade_id]
+        cell = nb.cells[i]
+        if spec.role == "manual":
+            unchanged = compute_checksum(cell) == spec.checksum
+            results.append(
+                CellResult(
+                    spec.grade_id,
+                    0.0 if unchanged else None,
+                    spec.points,
+                    None,
+                    "no answer" if unchanged else "awaiting review",
+                    manual=True,
+                )
+            )
+            continue
+        if i not in execution.outputs:
+            if execution.stopped_at == i:
+                message = f"did not finish: {execution.detail}"
+            else:
+                message = f"not run: execution stopped earlier ({execution.detail})"
+            results.append(CellResult(spec.grade_id, 0.0, spec.points, False, message))
+            continue
+        points, message = _test_verdict(cell, spec.points)
+        results.append(CellResult(spec.grade_id, points, spec.points, points >= spec.points, message))
+    return tuple(results)
