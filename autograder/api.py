@@ -184,7 +184,7 @@ def grade(
             on_result(result, True)
 
     results = dict(plan.done)
-    if plan.todo and workers == 1:
+    if plan.todo and (workers == 1 or len(plan.todo) == 1):
         _WORKER.update(assignment=loaded, out=out_path, keep_warm=len(plan.todo) > 1)
         try:
             for i, sub in enumerate(plan.todo):

@@ -1,0 +1,295 @@
+"""Does `autograder` work end to end, the way an instructor runs it on a folder of broken notebooks?
+
+One batch of every fixture scenario (``tests/fixtures/autograder/submissions/<scenario>.ipynb``) is graded
+with the installed command at ``--workers 2`` and again at ``--workers 1``; the questions below read
+the files it wrote.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "tests" / "fixtures" / "autograder"
+TOY = HERE / "source" / "toy"
+SCENARIOS = sorted(p.stem for p in (HERE / "submissions").glob("*.ipynb"))
+AUTOGRADER = [sys.executable, "-m", "autograder"]
+
+EXPECTED = {  # scenario -> (status, autograded score, text the reason must contain)
+    "correct": ("graded", "5", ""),
+    "untouched": ("graded", "0", ""),
+    "partially-wrong": ("graded", "2", ""),
+    "deleted-test-cell": ("graded", "5", "cell 'square-test' was missing and was restored"),
+    "edited-test-cell": ("graded", "3", "test cell 'square-test' was edited; the original was restored"),
+    "changed-cell-type": ("graded", "5", "was changed from code to markdown; restored"),
+    "scratch-cells": ("graded", "5", ""),
+    "stderr-noise": ("graded", "5", ""),
+    "infinite-loop": ("graded", "2", "a cell exceeded the 4 s limit per cell (cell 4, 'softmax')"),
+    "kernel-exit": ("graded", "2", "the notebook's process exited with code 3 (cell 4, 'softmax')"),
+    "reads-hidden-tests": ("graded", "5", ""),
+    "print-flood": ("graded", "5", ""),
+    "duplicated-grade-id": ("failed", "", "duplicated grade id(s) square"),
+    "not-json": ("failed", "", "not a notebook: invalid JSON (Expecting value at line 1)"),
+    "empty-file": ("failed", "", "empty file (0 bytes)"),
+    "wrong-nbformat": ("failed", "", "wrong notebook format: nbformat 3, expected 4"),
+    "invalid-notebook": ("failed", "", "not a valid notebook: it has no list of cells"),
+    "huge-file": ("failed", "", "file too large: 1.1 MB > 1.0 MB limit"),
+    "missing-notebook": ("failed", "", "notebook missing: expected toy.ipynb, found nothing"),
+    "renamed-notebook": ("failed", "", "notebook renamed: expected toy.ipynb, found Toy (1).ipynb"),
+}
+
+
+def run(*args: str, cwd: Path = ROOT, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([*AUTOGRADER, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def student_folders(target: Path) -> Path:
+    for scenario in SCENARIOS:
+        (target / scenario).mkdir(parents=True)
+        shutil.copyfile(HERE / "submissions" / f"{scenario}.ipynb", target / scenario / "toy.ipynb")
+    (target / "huge-file").mkdir()
+    (target / "huge-file" / "toy.ipynb").write_text(" " * int(1.1 * 1024**2))
+    (target / "missing-notebook").mkdir()
+    (target / "renamed-notebook").mkdir()
+    shutil.copyfile(HERE / "submissions" / "correct.ipynb", target / "renamed-notebook" / "Toy (1).ipynb")
+    return target
+
+
+def read_grades(out: Path) -> dict[str, dict[str, str]]:
+    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
+        return {row["student_id"]: row for row in csv.DictReader(handle)}
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    subs = student_folders(tmp_path_factory.mktemp("subs"))
+    out = tmp_path_factory.mktemp("graded") / "out"
+    start = time.monotonic()
+    done = run("grade", str(TOY), str(subs), "--out", str(out), "--workers", "2")
+    return subs, out, done, time.monotonic() - start
+
+
+def test_every_submission_has_a_row_with_its_status_score_and_reason(batch):
+    _subs, out, done, _seconds = batch
+    assert done.returncode == 1, done.stderr  # some failed, all rows still written
+    grades = read_grades(out)
+    assert set(grades) == set(EXPECTED)
+    for student, (status, score, reason) in EXPECTED.items():
+        row = grades[student]
+        assert (row["status"], row["score"]) == (status, score), (student, row)
+        assert reason in row["reason"], (student, row["reason"])
+        assert row["max_score"] == ("5" if status == "graded" else "")
+
+
+def test_failed_submissions_are_never_silent_zeros(batch):
+    grades = read_grades(batch[1])
+    for row in grades.values():
+        if row["status"] == "failed":
+            assert row["score"] == "" and row["reason"]
+
+
+def test_manual_cells_are_pending_in_their_own_column(batch):
+    grades = read_grades(batch[1])
+    assert grades["correct"]["explain (manual)"] == "awaiting review"
+    assert grades["correct"]["manual_pending"] == "2" and grades["correct"]["manual_max"] == "2"
+    assert grades["untouched"]["explain (manual)"] == "0", (
+        "an unchanged answer earns nothing (as in nbgrader)"
+    )
+
+
+def test_results_json_has_every_test_cell(batch):
+    results = json.loads((batch[1] / "results.json").read_text())
+    cells = results["students"]["partially-wrong"]["cells"]
+    assert cells["square-test"] == {"points": 2.0, "max": 2.0, "passed": True, "manual": False, "message": ""}
+    assert cells["softmax-test"]["passed"] is False
+    assert cells["softmax-test"]["message"] == "AssertionError: softmax overflows: subtract the maximum first"
+    assert results["students"]["not-json"]["cells"] == {}
+
+
+def test_hidden_test_code_appears_in_no_feedback_file_and_not_in_results_json(batch):
+    from autograder.source import load_assignment
+
+    hidden = load_assignment(TOY).hidden_lines
+    out = batch[1]
+    files = [*sorted((out / "feedback").rglob("*.html")), out / "results.json", out / "grades.csv"]
+    assert len(files) == len(EXPECTED) + 2
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        for line in hidden:
+            for form in (line, html.escape(line), html.escape(line, quote=False), line.replace('"', '\\"')):
+                assert form not in text, (path, line)
+
+
+def test_feedback_shows_code_outputs_scores_and_messages(batch):
+    page = (batch[1] / "feedback" / "partially-wrong" / "toy.html").read_text()
+    assert "e = np.exp(z)" in page  # the student's code
+    assert "softmax overflows: subtract the maximum first" in page  # the test's message
+    assert "2 / 3" not in page and "0 / 3" in page and "2 / 2" in page
+    flood = (batch[1] / "feedback" / "print-flood" / "toy.html").read_text()
+    assert "output truncated by the autograder" in flood and len(flood) < 2_000_000
+    failed = (batch[1] / "feedback" / "not-json" / "toy.html").read_text()
+    assert "could not be graded" in failed and "invalid JSON" in failed
+
+
+def test_progress_and_a_summary_table_are_shown(batch):
+    done = batch[2]
+    assert "grading" in done.stderr and "20/20" in done.stderr
+    assert "toy: 20 submissions, 8 failed" in done.stdout
+
+
+def test_the_gradebook_is_sqlite_under_out(batch):
+    import sqlite3
+
+    with sqlite3.connect(batch[1] / "gradebook.db") as db:
+        rows = db.execute("select count(*) from submitted_assignment").fetchone()[0]
+    assert rows == sum(1 for status, _, _ in EXPECTED.values() if status == "graded")
+
+
+def test_results_do_not_depend_on_the_number_of_workers(batch, tmp_path):
+    subs, out, _done, _seconds = batch
+    subset = ["correct", "deleted-test-cell", "kernel-exit", "not-json", "partially-wrong", "stderr-noise"]
+    for student in subset:
+        shutil.copytree(subs / student, tmp_path / "subs" / student)
+    done = run("grade", str(TOY), str(tmp_path / "subs"), "--out", str(tmp_path / "one"), "--workers", "1")
+    assert done.returncode == 1, done.stderr
+    one = json.loads((tmp_path / "one" / "results.json").read_text())["students"]
+    two = json.loads((out / "results.json").read_text())["students"]
+    assert one == {student: two[student] for student in subset}
+    rows = read_grades(tmp_path / "one")
+    assert rows == {student: read_grades(out)[student] for student in subset}
+
+
+def test_a_rerun_reuses_finished_students_and_changes_nothing(batch):
+    subs, out, _done, _seconds = batch
+    before = {p.name: p.stat().st_mtime_ns for p in (out / ".state").glob("*.json")}
+    grades = (out / "grades.csv").read_text()
+    done = run("grade", str(TOY), str(subs), "--out", str(out), "--workers", "2")
+    assert done.returncode == 1
+    assert "20 submission(s) already graded" in done.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in (out / ".state").glob("*.json")} == before
+    assert (out / "grades.csv").read_text() == grades
+
+
+def test_manual_points_entered_by_command_survive_a_regrade(batch, tmp_path):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    shutil.copytree(batch[0] / "correct", subs / "correct")
+    assert run("grade", str(TOY), str(subs), "--out", str(out)).returncode == 0
+    done = run("review", "toy", str(out), "--student", "correct", "--cell", "explain", "--points", "1.5")
+    assert done.returncode == 0, done.stderr
+    assert read_grades(out)["correct"]["explain (manual)"] == "1.5"
+    assert read_grades(out)["correct"]["manual_pending"] == "0"
+    bad = run("review", "toy", str(out), "--student", "correct", "--cell", "explain", "--points", "9")
+    assert bad.returncode == 2 and "between 0 and 2" in bad.stderr
+    assert run("grade", str(TOY), str(subs), "--out", str(out), "--force").returncode == 0
+    assert read_grades(out)["correct"]["explain (manual)"] == "1.5"
+
+
+def test_a_run_killed_with_sigkill_is_finished_by_the_next_run(tmp_path):
+    subs = tmp_path / "subs"
+    slow = nbformat.read(HERE / "submissions" / "correct.ipynb", as_version=4)
+    slow.cells.append(nbformat.v4.new_code_cell("import time\ntime.sleep(1.0)"))
+    students = [f"s{i}" for i in range(5)]
+    for student in students:
+        (subs / student).mkdir(parents=True)
+        nbformat.write(slow, subs / student / "toy.ipynb")
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [*AUTOGRADER, "grade", str(TOY), str(subs), "--out", str(out), "--workers", "1"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(list((out / ".state").glob("*.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = {p.name: p.stat().st_mtime_ns for p in (out / ".state").glob("*.json")}
+    assert 2 <= len(finished) < len(students), "kill the run mid-batch"
+    assert not (out / "grades.csv").exists()
+
+    done = run("grade", str(TOY), str(subs), "--out", str(out), "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    assert f"{len(finished)} submission(s) already graded" in done.stderr
+    after = {p.name: p.stat().st_mtime_ns for p in (out / ".state").glob("*.json")}
+    assert {k: after[k] for k in finished} == finished, "finished students were graded again"
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert sorted(r["student_id"] for r in rows) == students
+    assert {r["score"] for r in rows} == {"5"}
+
+
+def test_a_canvas_zip_is_graded_and_exported_for_canvas(tmp_path):
+    archive = tmp_path / "submissions.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(HERE / "submissions" / "correct.ipynb", "doejane_12345_67890_toy.ipynb")
+        zf.write(HERE / "submissions" / "partially-wrong.ipynb", "smithbob_LATE_22222_11111_toy-1.ipynb")
+        zf.write(HERE / "submissions" / "correct.ipynb", "../../evilzip_33333_44444_toy.ipynb")
+    out = tmp_path / "out"
+    done = run("grade", str(TOY), str(archive), "--out", str(out), "--workers", "2")
+    assert done.returncode == 1, done.stderr
+    grades = read_grades(out)
+    assert grades["12345"]["score"] == "5" and grades["22222"]["late"] == "yes"
+    assert "points outside the folder" in grades["33333"]["reason"]
+    assert not (tmp_path.parent / "evilzip_33333_44444_toy.ipynb").exists()
+    done = run("export", "toy", str(out), "--format", "canvas")
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.reader((out / "canvas-toy.csv").open()))
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "toy"]
+    assert rows[1] == ["    Points Possible", "", "", "", "", "7"]
+    assert rows[2:] == [
+        ["doejane", "12345", "", "", "", "5"],
+        ["smithbob", "22222", "", "", "", "2"],
+        ["evilzip", "33333", "", "", "", ""],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["grade", "no_such_hw", "subs", "--out", "o"], "no source notebook for assignment 'no_such_hw'"),
+        (["grade", str(TOY), "/nonexistent/subs", "--out", "o"], "submissions not found"),
+        (["grade", str(TOY), ".", "--out", "o", "--workers", "0"], "Invalid value for '--workers'"),
+        (["export", "toy", "/nonexistent/out"], "no grading results in /nonexistent/out"),
+    ],
+)
+def test_usage_errors_exit_2_and_say_how_to_fix_them(tmp_path, args, message):
+    done = run(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert message in " ".join(done.stderr.split())
+
+
+def test_release_is_exactly_nbgrader_generate_assignment(tmp_path):
+    for name in ("ours", "nbgrader"):
+        (tmp_path / name / "solutions" / "toy").mkdir(parents=True)
+        shutil.copyfile(TOY / "toy.ipynb", tmp_path / name / "solutions" / "toy" / "toy.ipynb")
+        shutil.copyfile(ROOT / "nbgrader_config.py", tmp_path / name / "nbgrader_config.py")
+    done = run("release", "toy", cwd=tmp_path / "ours")
+    assert done.returncode == 0, done.stderr
+    subprocess.run(
+        [sys.executable, "-m", "nbgrader", "generate_assignment", "toy", "--no-db", "--force"],
+        cwd=tmp_path / "nbgrader", check=True, capture_output=True,
+    )  # fmt: skip
+    ours = (tmp_path / "ours" / "assignments" / "toy" / "toy.ipynb").read_text()
+    assert ours == (tmp_path / "nbgrader" / "assignments" / "toy" / "toy.ipynb").read_text()
+    assert "BEGIN HIDDEN TESTS" not in ours and "return x * x" not in ours
+
+
+def test_check_runs_public_tests_only_and_reports_them(tmp_path):
+    shutil.copyfile(HERE / "submissions" / "partially-wrong.ipynb", tmp_path / "toy.ipynb")
+    done = run("check", str(tmp_path / "toy.ipynb"))
+    assert done.returncode == 0, done.stdout  # the naive softmax passes the public test; hidden ones wait
+    assert "Self-check of toy.ipynb" in done.stdout and "Public tests: 5 / 5 points" in done.stdout
+    shutil.copyfile(HERE / "submissions" / "untouched.ipynb", tmp_path / "toy.ipynb")
+    done = run("check", str(tmp_path / "toy.ipynb"))
+    assert done.returncode == 1 and "NotImplementedError" in done.stdout

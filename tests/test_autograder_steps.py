@@ -1,0 +1,249 @@
+"""Do the autograder's steps, one at a time, do what they promise (no full grading run here)?"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import sandbox
+from autograder.collect import collect
+from autograder.config import load_config
+from autograder.errors import SubmissionError, UsageError
+from autograder.source import load_assignment, nb_meta
+from autograder.steps.conceal import HIDDEN, conceal, redact
+from autograder.steps.execute import execute
+from autograder.steps.read import check_structure, read_notebook
+from autograder.steps.restore import restore
+from autograder.steps.score import score
+
+HERE = Path(__file__).resolve().parent / "fixtures" / "autograder"
+SUBMISSIONS = HERE / "submissions"
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return load_assignment(HERE / "source" / "toy")
+
+
+def _read(toy, scenario: str) -> nbformat.NotebookNode:
+    return read_notebook(SUBMISSIONS / f"{scenario}.ipynb", max_bytes=toy.config.max_notebook_bytes)
+
+
+def test_fixtures_are_what_the_factory_builds():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_fixtures", HERE / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.build(check=True) == [], "run: python tests/fixtures/autograder/build.py"
+
+
+def test_source_keeps_hidden_tests_in_master_only(toy):
+    master = "\n".join(c.source for c in toy.master.cells)
+    release = "\n".join(c.source for c in toy.release.cells)
+    assert toy.hidden_lines and all(line in master and line not in release for line in toy.hidden_lines)
+    assert "return x * x" not in master, "solutions must be cleared from the master notebook"
+    assert [s.grade_id for s in toy.specs if s.role == "test"] == ["square-test", "softmax-test"]
+    assert [s.grade_id for s in toy.specs if s.role == "manual"] == ["explain"]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "reason"),
+    [
+        ("not-json", "not a notebook: invalid JSON"),
+        ("empty-file", "empty file (0 bytes)"),
+        ("wrong-nbformat", "wrong notebook format: nbformat 3"),
+        ("invalid-notebook", "not a valid notebook"),
+    ],
+)
+def test_malformed_files_are_refused_with_a_reason(toy, scenario, reason):
+    with pytest.raises(SubmissionError, match=re.escape(reason)):
+        _read(toy, scenario)
+
+
+def test_huge_file_is_refused_before_reading(toy, tmp_path):
+    huge = tmp_path / "huge-file.ipynb"
+    huge.write_bytes(b" " * (toy.config.max_notebook_bytes + 1))
+    with pytest.raises(SubmissionError, match=r"file too large: 1\.0 MB > 1\.0 MB limit"):
+        read_notebook(huge, max_bytes=toy.config.max_notebook_bytes)
+
+
+def test_duplicated_grade_ids_are_refused(toy):
+    with pytest.raises(SubmissionError, match="duplicated grade id"):
+        check_structure(_read(toy, "duplicated-grade-id"), toy)
+
+
+def test_deleted_and_edited_tests_are_restored_from_the_source(toy):
+    deleted, notes = restore(_read(toy, "deleted-test-cell"), toy)
+    assert "cell 'square-test' was missing and was restored" in notes
+    edited, notes = restore(_read(toy, "edited-test-cell"), toy)
+    assert "test cell 'square-test' was edited; the original was restored" in notes
+    for nb in (deleted, edited):
+        test = next(c for c in nb.cells if nb_meta(c).get("grade_id") == "square-test")
+        assert "### BEGIN HIDDEN TESTS" in test.source and test.metadata.nbgrader.points == 2
+
+
+def test_changed_cell_type_is_noted_and_restored(toy):
+    nb = _read(toy, "changed-cell-type")
+    assert check_structure(nb, toy) == ["cell 'square-test' was changed from code to markdown; restored"]
+    restored, _ = restore(nb, toy)
+    assert next(c for c in restored.cells if nb_meta(c).get("grade_id") == "square-test").cell_type == "code"
+
+
+def test_student_cells_stay_where_the_student_put_them(toy):
+    restored, notes = restore(_read(toy, "scratch-cells"), toy)
+    sources = [c.source for c in restored.cells]
+    assert notes == []
+    assert sources[0] == "My notes"
+    square = next(i for i, c in enumerate(restored.cells) if nb_meta(c).get("grade_id") == "square")
+    assert sources[square + 1].startswith("square_of_two = square(2)")
+
+
+def _run(toy, scenario: str, **limits):
+    nb, _ = restore(_read(toy, scenario), toy)
+    lim = sandbox.Limits(**{"cell_timeout": 5.0, "submission_timeout": 20.0, **limits})
+    executed, execution = execute(nb, sandbox.start(limits=lim, preload=("numpy",)))
+    return executed, execution
+
+
+def test_stderr_from_a_library_does_not_fail_a_correct_answer(toy):
+    executed, execution = _run(toy, "stderr-noise")
+    assert execution.status == "finished"
+    streams = [
+        o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"
+    ]
+    assert any(o.name == "stderr" and "tensorflow-style" in o.text for o in streams)
+    assert {c.grade_id: c.points for c in score(executed, toy, execution) if not c.manual} == {
+        "square-test": 2.0,
+        "softmax-test": 3.0,
+    }
+
+
+def test_an_interrupt_ignoring_infinite_loop_costs_at_most_the_cell_limit(toy):
+    start = time.monotonic()
+    executed, execution = _run(toy, "infinite-loop", cell_timeout=2.0)
+    assert time.monotonic() - start < 8
+    assert execution.status == "cell-timeout"
+    verdicts = {c.grade_id: c for c in score(executed, toy, execution)}
+    assert verdicts["square-test"].passed and not verdicts["softmax-test"].passed
+    assert "limit per cell" in verdicts["softmax-test"].message
+
+
+def test_the_whole_process_group_is_killed(tmp_path):
+    marker = tmp_path / "child-alive"
+    late_touch = f"import time, pathlib; time.sleep(3); pathlib.Path({str(marker)!r}).touch()"
+    child = f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {late_touch!r}])"
+    runner = sandbox.start(limits=sandbox.Limits(cell_timeout=1.0, submission_timeout=5.0))
+    execution = runner.run([(0, child), (1, "while True: pass")])
+    assert execution.status == "cell-timeout"
+    time.sleep(3.5)
+    assert not marker.exists(), "a child of the notebook survived the kill"
+
+
+def test_a_submission_limit_stops_many_slow_cells():
+    runner = sandbox.start(limits=sandbox.Limits(cell_timeout=5.0, submission_timeout=2.0))
+    execution = runner.run([(i, "import time; time.sleep(0.9)") for i in range(5)])
+    assert execution.status == "submission-timeout" and len(execution.outputs) == 2
+
+
+def test_a_process_that_exits_is_reported():
+    execution = sandbox.start(limits=sandbox.Limits()).run([(0, "print(1)"), (1, "import os; os._exit(3)")])
+    assert execution.status == "died" and "exited with code 3" in execution.detail
+    assert execution.outputs[0][0]["text"] == "1\n"
+
+
+def test_the_sandbox_has_a_private_home_and_an_empty_folder():
+    source = "import os; print(os.environ['HOME'].startswith(os.getcwd()), sorted(os.listdir('.')))"
+    execution = sandbox.start(limits=sandbox.Limits()).run([(0, source)])
+    assert execution.outputs[0][0]["text"] == "True ['.home', '.runner.log']\n"
+
+
+def test_concealing_removes_hidden_tests_and_their_echoes(toy):
+    executed, _execution = _run(toy, "reads-hidden-tests")
+    safe = conceal(executed, toy)
+    text = nbformat.writes(safe)
+    for line in toy.hidden_lines:
+        assert line not in text and line.replace('"', '\\"') not in text
+    assert HIDDEN in text
+    assert redact("x = 1", toy.hidden_lines) == "x = 1"
+
+
+def test_failing_hidden_tests_show_only_the_error_message(toy):
+    executed, execution = _run(toy, "partially-wrong")
+    softmax = {c.grade_id: c for c in score(executed, toy, execution)}["softmax-test"]
+    assert softmax.message == "AssertionError: softmax overflows: subtract the maximum first"
+    error = next(
+        o for c in conceal(executed, toy).cells for o in c.get("outputs", []) if o.output_type == "error"
+    )
+    assert error.traceback == ["AssertionError: softmax overflows: subtract the maximum first"]
+
+
+def _canvas_zip(path: Path, entries: dict[str, bytes], symlink: str | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = 0o120777 << 16
+            zf.writestr(info, "/etc/passwd")
+    return path
+
+
+def test_canvas_zip_names_late_flags_resubmissions_and_unsafe_entries(tmp_path):
+    good = (SUBMISSIONS / "correct.ipynb").read_bytes()
+    archive = _canvas_zip(
+        tmp_path / "submissions.zip",
+        {
+            "doejane_12345_67890_toy.ipynb": good,
+            "smithbob_LATE_22222_11111_toy-1.ipynb": good,
+            "smithbob_LATE_22222_11111_toy.ipynb": b"old",
+            "../../evilzip_33333_44444_toy.ipynb": good,
+            "/tmp/absolute_55555_66666_toy.ipynb": good,
+            "renamed_77777_88888_my_homework.ipynb": good,
+        },
+        symlink="linked_99999_10101_toy.ipynb",
+    )
+    staging = tmp_path / "out" / ".incoming"
+    subs = {s.student_id: s for s in collect(archive, "toy", staging=staging, max_bytes=1 << 20)}
+    assert subs["12345"].lms.name == "doejane" and subs["12345"].notebook.read_bytes() == good
+    late = subs["22222"]
+    assert late.lms.late and late.lms.filename == "toy-1.ipynb" and late.notebook.read_bytes() == good
+    assert "'..'" in subs["33333"].problem and "absolute path" in subs["55555"].problem
+    assert "symbolic link" in subs["99999"].problem
+    assert "notebook renamed: expected toy.ipynb, found my_homework.ipynb" in subs["77777"].problem
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert all(staging in p.parents or p == archive for p in written), written
+    assert not Path("/tmp/absolute_55555_66666_toy.ipynb").exists()
+
+
+def test_student_folders_missing_renamed_and_several_notebooks(tmp_path):
+    for student, files in {
+        "ann": ["toy.ipynb", "Untitled.ipynb"],
+        "bob": ["homework.ipynb"],
+        "cyd": ["notes.txt"],
+        "dee": ["a.ipynb", "b.ipynb"],
+    }.items():
+        (tmp_path / student).mkdir()
+        for name in files:
+            (tmp_path / student / name).write_text("{}")
+    subs = {s.student_id: s for s in collect(tmp_path, "toy", staging=tmp_path / ".x", max_bytes=1 << 20)}
+    assert subs["ann"].notebook.name == "toy.ipynb" and subs["ann"].notes == ("ignored Untitled.ipynb",)
+    assert subs["bob"].problem.startswith("notebook renamed")
+    assert subs["cyd"].problem == "notebook missing: expected toy.ipynb, found notes.txt"
+    assert subs["dee"].problem == "several notebooks and none named toy.ipynb: a.ipynb, b.ipynb"
+
+
+def test_bad_configuration_is_a_usage_error_that_says_what_to_fix(tmp_path):
+    (tmp_path / "autograder.toml").write_text("[limits]\ncell_timeout = 10\ncel_timeout = 5\n")
+    with pytest.raises(UsageError, match=r"unknown key.*cel_timeout.*known keys"):
+        load_config(tmp_path)
+    (tmp_path / "autograder.toml").write_text("[limits]\ncell_timeout = 120\nmemory_gb = 6\n")
+    config = load_config(tmp_path)
+    assert config.limits.cell_timeout == 120 and config.limits.memory_bytes == 6 * 1024**3
+    assert os.environ.get("DLCOURSE_DATA") is None or "DLCOURSE_DATA" in config.env_passthrough
