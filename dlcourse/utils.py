@@ -1,13 +1,13 @@
 """Explicit seeding (importing :mod:`dlcourse` seeds nothing).
 
-Introduced in the Keras workflow chapter (``book/04_keras``).
+Introduced in the perceptron chapter (``book/01_perceptron``) and used on every page.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
+import sys
 
 import numpy as np
 
@@ -15,16 +15,17 @@ __all__ = ["set_seed"]
 
 
 def set_seed(seed: int = 0) -> np.random.Generator:
-    """Seed Python, NumPy and (if already installed) Keras/TensorFlow; return a NumPy ``Generator``.
+    """Seed Python, NumPy and, if Keras is already imported, Keras/TensorFlow; return a NumPy ``Generator``.
 
-    Keras is seeded through ``keras.utils.set_random_seed``, which also seeds TensorFlow. With a fixed
-    seed a CPU run repeats exactly; on a GPU some kernels stay nondeterministic.
+    Import Keras before calling this on a Keras page: Keras is seeded through
+    ``keras.utils.set_random_seed`` (which also seeds TensorFlow) only when it is already in
+    ``sys.modules``, so NumPy-only pages do not pay TensorFlow's import time. With a fixed seed a CPU run
+    repeats exactly; on a GPU some kernels stay nondeterministic.
     """
     random.seed(seed)
     np.random.seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
-    if importlib.util.find_spec("keras") is not None:
-        import keras
-
+    keras = sys.modules.get("keras")
+    if keras is not None:
         keras.utils.set_random_seed(seed)
     return np.random.default_rng(seed)

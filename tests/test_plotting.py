@@ -60,6 +60,14 @@ def test_importing_dlcourse_has_no_side_effects():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_set_seed_does_not_import_keras():
+    code = (
+        "import sys\nfrom dlcourse.utils import set_seed\nset_seed(1)\n"
+        "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_set_seed_makes_numpy_and_keras_repeat():
     import keras
 
