@@ -52,5 +52,14 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Homeworks: every solutions/<name>/<name>.ipynb. nbgrader keeps no gradebook here (--no-db).
+HOMEWORKS := $(patsubst solutions/%/,%,$(sort $(dir $(wildcard solutions/*/*.ipynb))))
+
+assignments: $(STAMP)
+	@for name in $(HOMEWORKS); do \
+	  $(BIN)/nbgrader generate_assignment "$$name" --force --no-db --log-level=WARN || exit 1; \
+	  echo "assignments/$$name/$$name.ipynb"; \
+	done
+
 clean:
 	rm -rf _build .pytest_cache .ruff_cache
