@@ -340,7 +340,7 @@ def check(notebook: str | Path, *, timeout: float | None = None) -> CheckReport:
         UsageError: the file is missing.
     """
     from autograder.config import GradingConfig
-    from autograder.source import _specs
+    from autograder.source import cell_specs
 
     path = Path(notebook)
     if not path.is_file():
@@ -354,7 +354,7 @@ def check(notebook: str | Path, *, timeout: float | None = None) -> CheckReport:
         sub = Submission(student_id="you", notebook=folder / path.name)
         try:
             nb = nbformat.read(path, as_version=4)
-            specs = _specs(nb)
+            specs = cell_specs(nb)
         except (ValueError, KeyError, OSError):
             specs = ()
         self_source = Assignment(

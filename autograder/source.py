@@ -133,7 +133,8 @@ def build_master_and_release(source: NotebookNode, *, root: Path) -> tuple[Noteb
     return master, release
 
 
-def _specs(release: NotebookNode) -> tuple[CellSpec, ...]:
+def cell_specs(release: NotebookNode) -> tuple[CellSpec, ...]:
+    """One spec per nbgrader cell of a released (or student) notebook, in order."""
     specs = []
     for cell in release.cells:
         meta = nb_meta(cell)
@@ -194,7 +195,7 @@ def load_assignment(assignment: str | Path, *, root: Path | None = None) -> Assi
         master, release = build_master_and_release(source, root=root)
     except NbgraderValidationError as error:
         raise UsageError(f"the source notebook {path} has invalid nbgrader metadata: {error}") from None
-    specs = _specs(release)
+    specs = cell_specs(release)
     ids = [s.grade_id for s in specs]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})
     if duplicated:
