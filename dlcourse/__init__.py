@@ -8,11 +8,12 @@ styles. Submodules:
 - :mod:`dlcourse.gradcheck` -- finite-difference gradient checking.
 - :mod:`dlcourse.numpy_mlp` -- a small NumPy multilayer perceptron with backpropagation (chapters 02-03).
 - :mod:`dlcourse.plotting` -- training curves and image grids.
+- :mod:`dlcourse.text` -- multi-hot encoding of word-index sequences, dense or sparse (chapters 06-07).
 - :mod:`dlcourse.toy` -- seeded 2-D toy data and decision-boundary plots (chapters 01-03).
 - :mod:`dlcourse.utils` -- explicit seeding.
 """
 
 from __future__ import annotations
 
-__all__ = ["datasets", "gradcheck", "numpy_mlp", "plotting", "toy", "utils"]
+__all__ = ["datasets", "gradcheck", "numpy_mlp", "plotting", "text", "toy", "utils"]
 __version__ = "0.1.0"
