@@ -390,7 +390,10 @@ def test_keras_solution_passes_the_validator(homework, graded):
     from nbgrader.preprocessors import CheckCellMetadata
     from nbgrader.validator import Validator
 
-    executed = graded(homework).course / "autograded" / SOLUTION / homework / f"{homework}.ipynb"
+    autograded = graded(homework).course / "autograded"
     validator = Validator()
     validator.preprocessors = [CheckCellMetadata]
-    assert validator.validate(str(executed)) == {}
+    assert validator.validate(str(autograded / SOLUTION / homework / f"{homework}.ipynb")) == {}
+    # The same check does see failures: the untouched notebook fails every graded cell.
+    failed = validator.validate(str(autograded / UNTOUCHED / homework / f"{homework}.ipynb"))["failed"]
+    assert len(failed) == len(_graded_cells(_notebook("solutions", homework)))
