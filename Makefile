@@ -52,13 +52,13 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Homeworks: every solutions/<name>/<name>.ipynb. nbgrader keeps no gradebook here (--no-db).
+# Homeworks: every solutions/<name>/<name>.ipynb. `autograder release` runs nbgrader's generate_assignment
+# with --no-db, so no gradebook is kept here.
 HOMEWORKS := $(patsubst solutions/%/,%,$(sort $(dir $(wildcard solutions/*/*.ipynb))))
 
 assignments: $(STAMP)
 	@for name in $(HOMEWORKS); do \
-	  $(BIN)/nbgrader generate_assignment "$$name" --force --no-db --log-level=WARN || exit 1; \
-	  echo "assignments/$$name/$$name.ipynb"; \
+	  $(BIN)/python -m autograder release "$$name" || exit 1; \
 	done
 
 clean:

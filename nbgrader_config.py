@@ -10,6 +10,8 @@ c = get_config()  # noqa: F821 (nbgrader provides get_config when it loads this 
 
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
+# The autograder's per-homework limits (solutions/<name>/autograder.toml) are not for students.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "autograder.toml"]
 
 # The Keras homeworks train a model inside a cell: allow 10 minutes per cell instead of 30 s.
 c.Execute.timeout = 600

@@ -1,21 +1,26 @@
-"""Do the homeworks hold together, and does nbgrader grade them as we intend?
+"""Do the homeworks hold together, and does the autograder grade them as we intend?
 
 For every homework (``solutions/<hw>/<hw>.ipynb`` -> ``assignments/<hw>/<hw>.ipynb``):
 
-- the committed student notebook is what nbgrader generates now, with no outputs, solutions or hidden tests;
+- the committed student notebook is what ``autograder release`` (nbgrader's ``generate_assignment``)
+  generates now, with no outputs, solutions or hidden tests;
 - the points table in the notebook's introduction matches the cells' nbgrader metadata;
-- graded with nbgrader itself (``generate_assignment`` then ``autograde`` in a temporary course), the
-  solution scores full marks, the untouched student notebook scores zero, and each wrong submission in
-  ``tests/fixtures/submissions/<hw>/`` loses exactly the cells it should, with the helpful message.
-
-All submissions of one homework are graded in a single ``nbgrader autograde`` run (a session fixture), so
-each Keras homework is trained once per submission and no more.
+- graded with ``python -m autograder grade`` (one run per homework, all submissions in it, a session
+  fixture), the solution scores full autograded marks, the untouched student notebook scores zero without
+  failing, and each wrong submission in ``tests/fixtures/submissions/<hw>/`` loses exactly the cells it
+  should, with the helpful message;
+- nbgrader still agrees: ``nbgrader validate`` passes the hw1 source, plain ``nbgrader autograde`` gives
+  hw1's submissions the autograder's per-cell scores, and nbgrader's own scoring rule (which also zeroes a
+  test that writes to stderr) applied to every notebook the autograder executed gives the same scores.
+  The Keras homeworks are not run through nbgrader (minutes of training per submission).
 """
 
 from __future__ import annotations
 
-import contextlib
+import copy
+import csv
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -27,6 +32,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.source import load_assignment, nb_meta
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "submissions"
 HOMEWORKS = ("hw1_backprop", "hw2_mnist", "hw3_imdb")
@@ -35,8 +42,9 @@ KERAS_HOMEWORKS = ("hw2_mnist", "hw3_imdb")
 #: Student ids of the two submissions every homework is graded on besides its fixtures.
 SOLUTION, UNTOUCHED = "the-solution", "untouched"
 
-#: Seconds a single cell may run when grading (nbgrader's default, 30 s, is too short for Keras).
-CELL_TIMEOUT = 600
+#: Seconds the whole grading run of one homework may take before the test gives up (the autograder's own
+#: per-cell and per-submission limits come from ``solutions/<hw>/autograder.toml``).
+RUN_TIMEOUT = 3600
 
 
 @dataclass(frozen=True)
@@ -107,117 +115,70 @@ def _comparable(nb: nbformat.NotebookNode) -> list[tuple]:
     return [(cell.cell_type, cell.get("id"), cell.source, _nbgrader_meta(cell)) for cell in nb.cells]
 
 
-def _path_with_venv() -> str:
-    """PATH with this interpreter's bin folder first: nbgrader's gradebook runs the ``alembic`` command."""
-    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+def _env() -> dict[str, str]:
+    """This environment with the venv's bin folder first on PATH (nbgrader's gradebook runs ``alembic``)."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return {**os.environ, "PATH": path, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-@contextlib.contextmanager
-def _venv_on_path():
-    saved = os.environ.get("PATH", "")
-    os.environ["PATH"] = _path_with_venv()
-    try:
-        yield
-    finally:
-        os.environ["PATH"] = saved
+def _solved(homework: str) -> nbformat.NotebookNode:
+    """The released notebook with the source's answers typed in: what a perfect student hands in.
+
+    (The source notebook itself would also score full marks, but the autograder rightly reports each of
+    its test cells as "edited" since they hold the hidden tests.)
+    """
+    release = load_assignment(homework, root=ROOT).release
+    source = _notebook("solutions", homework)
+    answers = {nb_meta(c).get("grade_id"): c.source for c in source.cells if nb_meta(c).get("solution")}
+    nb = copy.deepcopy(release)
+    for cell in nb.cells:
+        if nb_meta(cell).get("solution") and nb_meta(cell).get("grade_id") in answers:
+            cell.source = answers[nb_meta(cell)["grade_id"]]
+    return nb
 
 
-def _run_nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": _path_with_venv(), "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args],
-        cwd=course,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-def _make_course(folder: Path, homework: str) -> Path:
-    """A temporary nbgrader course holding only ``homework``'s source, with its gradebook inside it."""
-    (folder / "source").mkdir(parents=True)
-    shutil.copytree(ROOT / "solutions" / homework, folder / "source" / homework)
-    (folder / "nbgrader_config.py").write_text(
-        "c = get_config()\n"
-        f"c.CourseDirectory.root = {str(folder)!r}\n"
-        f"c.CourseDirectory.db_url = {'sqlite:///' + str(folder / 'gradebook.db')!r}\n"
-        f"c.Execute.timeout = {CELL_TIMEOUT}\n"
-    )
-    _run_nbgrader(folder, "generate_assignment", homework, "--force")
-    return folder
-
-
-@dataclass(frozen=True)
-class CellGrade:
-    """One graded cell of one submission, as nbgrader's gradebook and autograded notebook record it."""
-
-    score: float
-    max_score: float
-    needs_manual_grade: bool
-    error: str  # the error name, message and traceback tail shown under the cell ('' if none)
+def _write_submissions(folder: Path, homework: str) -> list[str]:
+    """One folder per student (solution, untouched, every fixture) with ``<hw>.ipynb``; the student ids."""
+    name = f"{homework}.ipynb"
+    for student in (SOLUTION, UNTOUCHED, *EXPECTED[homework]):
+        (folder / student).mkdir(parents=True)
+    nbformat.write(_solved(homework), folder / SOLUTION / name)
+    shutil.copyfile(ROOT / "assignments" / homework / name, folder / UNTOUCHED / name)
+    for scenario in EXPECTED[homework]:
+        shutil.copyfile(factory.path(homework, scenario), folder / scenario / name)
+    return [SOLUTION, UNTOUCHED, *EXPECTED[homework]]
 
 
 @dataclass(frozen=True)
 class GradedHomework:
-    """The results of one nbgrader autograde run over all submissions of a homework."""
+    """What one ``autograder grade`` run over all submissions of a homework wrote."""
 
-    course: Path
-    grades: dict[str, dict[str, CellGrade]]  # student -> grade_id -> grade
+    submissions: Path  # the student folders that were graded
+    out: Path  # the run's --out folder
+    rows: dict[str, dict[str, str]]  # student -> grades.csv row
+    #: student -> grade_id -> the results.json cell (points, max, passed, message, manual)
+    cells: dict[str, dict[str, dict]]
 
-
-def _cell_errors(notebook: Path) -> dict[str, str]:
-    nb = nbformat.read(notebook, as_version=4)
-    errors = {}
-    for cell in nb.cells:
-        grade_id = _nbgrader_meta(cell).get("grade_id")
-        if cell.cell_type != "code" or grade_id is None:
-            continue
-        texts = []
-        for output in cell.outputs:
-            if output.output_type == "error":
-                texts.append(f"{output.ename}: {output.evalue}")
-            elif output.output_type == "stream" and output.name == "stderr":
-                texts.append(f"stderr: {output.text}")
-        errors[grade_id] = "\n".join(texts)
-    return errors
+    def executed(self, student: str) -> nbformat.NotebookNode:
+        """The notebook the autograder executed for ``student`` (hidden tests and outputs included)."""
+        homework = self.out.name
+        return nbformat.read(self.out / "autograded" / student / homework / f"{homework}.ipynb", as_version=4)
 
 
 def _grade_all(folder: Path, homework: str) -> GradedHomework:
-    from nbgrader.api import Gradebook
-
-    course = _make_course(folder, homework)
-    notebook_name = f"{homework}.ipynb"
-    submissions = {
-        SOLUTION: ROOT / "solutions" / homework / notebook_name,
-        UNTOUCHED: course / "release" / homework / notebook_name,
-    }
-    for scenario in EXPECTED[homework]:
-        submissions[scenario] = factory.path(homework, scenario)
-    for student, notebook in submissions.items():
-        target = course / "submitted" / student / homework
-        target.mkdir(parents=True)
-        shutil.copy(notebook, target / notebook_name)
-
-    _run_nbgrader(course, "autograde", homework, "--force")
-
-    grades: dict[str, dict[str, CellGrade]] = {}
-    with _venv_on_path(), Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        for student in submissions:
-            errors = _cell_errors(course / "autograded" / student / homework / notebook_name)
-            record = gradebook.find_submission_notebook(homework, homework, student)
-            grades[student] = {
-                grade.name: CellGrade(
-                    score=float(grade.score),
-                    max_score=float(grade.max_score),
-                    needs_manual_grade=bool(grade.needs_manual_grade),
-                    error=errors.get(grade.name, ""),
-                )
-                for grade in record.grades
-            }
-    return GradedHomework(course=course, grades=grades)
+    subs, out = folder / "submissions", folder / homework
+    students = _write_submissions(subs, homework)
+    command = ["grade", homework, str(subs), "--out", str(out), "--workers", "2"]
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", *command],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, f"autograder grade {homework} failed:\n{done.stdout}\n{done.stderr}"
+    with (out / "grades.csv").open(newline="", encoding="utf-8") as file:
+        rows = {row["student_id"]: row for row in csv.DictReader(file)}
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))["students"]
+    assert sorted(rows) == sorted(results) == sorted(students)
+    return GradedHomework(subs, out, rows, {student: results[student]["cells"] for student in students})
 
 
 _graded: dict[str, GradedHomework] = {}
@@ -229,7 +190,7 @@ def graded(tmp_path_factory, data_dir):
 
     def grade(homework: str) -> GradedHomework:
         if homework not in _graded:
-            _graded[homework] = _grade_all(tmp_path_factory.mktemp(f"course-{homework}"), homework)
+            _graded[homework] = _grade_all(tmp_path_factory.mktemp(f"grading-{homework}"), homework)
         return _graded[homework]
 
     return grade
@@ -239,6 +200,12 @@ def _homework_params():
     return [pytest.param(hw, marks=pytest.mark.slow) if hw in KERAS_HOMEWORKS else hw for hw in HOMEWORKS]
 
 
+def _autograded_max(homework: str) -> float:
+    return sum(
+        points for points, by_hand in _graded_cells(_notebook("solutions", homework)).values() if not by_hand
+    )
+
+
 # ------------------------------------------------------------------------------- cheap structural tests
 def test_every_solution_folder_is_a_known_homework():
     found = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
@@ -246,14 +213,20 @@ def test_every_solution_folder_is_a_known_homework():
 
 
 @pytest.mark.parametrize("homework", HOMEWORKS)
-def test_committed_student_notebook_is_what_nbgrader_generates_now(homework, tmp_path):
-    course = _make_course(tmp_path, homework)
-    fresh = nbformat.read(course / "release" / homework / f"{homework}.ipynb", as_version=4)
-    committed = _notebook("assignments", homework)
-    assert _comparable(committed) == _comparable(fresh), (
-        f"assignments/{homework} is out of date: run `make assignments` and commit the result"
-    )
-    assert committed.metadata.get("kernelspec") == fresh.metadata.get("kernelspec")
+def test_committed_student_notebook_is_what_autograder_release_generates_now(homework, tmp_path):
+    (tmp_path / "solutions").mkdir()
+    shutil.copytree(ROOT / "solutions" / homework, tmp_path / "solutions" / homework)
+    shutil.copyfile(ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "release", homework],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    fresh = (tmp_path / "assignments" / homework / f"{homework}.ipynb").read_bytes()
+    committed = (ROOT / "assignments" / homework / f"{homework}.ipynb").read_bytes()
+    assert committed == fresh, f"assignments/{homework} is out of date: run `make assignments` and commit it"
+    assert sorted(p.name for p in (tmp_path / "assignments" / homework).iterdir()) == [f"{homework}.ipynb"]
+    assert not list(tmp_path.rglob("gradebook.db")), "releasing must not create a gradebook"
 
 
 @pytest.mark.parametrize("homework", HOMEWORKS)
@@ -329,31 +302,32 @@ def test_book_page_links_the_student_notebook_and_states_its_points(homework):
     assert row.group(2) == stated
 
 
-def test_hw1_source_passes_nbgrader_validate(tmp_path, data_dir):
-    course = _make_course(tmp_path, "hw1_backprop")
-    result = _run_nbgrader(course, "validate", str(course / "source" / "hw1_backprop" / "hw1_backprop.ipynb"))
-    assert "Success! Your notebook passes all the tests." in result.stdout, result.stdout
-
-
-# ----------------------------------------------------------------------------- grading with nbgrader
+# ----------------------------------------------------------------------------- grading with the autograder
 @pytest.mark.parametrize("homework", _homework_params())
-def test_solution_scores_full_marks(homework, graded):
-    grades = graded(homework).grades[SOLUTION]
+def test_solution_scores_full_autograded_marks(homework, graded):
+    result = graded(homework)
+    row, cells = result.rows[SOLUTION], result.cells[SOLUTION]
+    assert (row["status"], row["reason"]) == ("graded", ""), row["reason"]
+    assert float(row["score"]) == float(row["max_score"]) == _autograded_max(homework)
     for grade_id, (points, by_hand) in _graded_cells(_notebook("solutions", homework)).items():
-        grade = grades[grade_id]
-        assert grade.max_score == points
+        cell = cells[grade_id]
+        assert cell["max"] == points
         if by_hand:
-            assert grade.needs_manual_grade, f"{grade_id}: a written answer must wait for the grader"
+            assert (cell["points"], cell["message"]) == (None, "awaiting review"), grade_id
+            assert row[f"{grade_id} (manual)"] == "awaiting review"
         else:
-            assert grade.score == points, f"{grade_id}: {grade.score}/{points}\n{grade.error}"
+            assert cell["points"] == points and cell["passed"], f"{grade_id}: {cell['message']}"
 
 
 @pytest.mark.parametrize("homework", _homework_params())
 def test_untouched_student_notebook_scores_zero(homework, graded):
-    grades = graded(homework).grades[UNTOUCHED]
-    assert set(grades) == set(_graded_cells(_notebook("solutions", homework)))
-    assert {gid: g.score for gid, g in grades.items()} == dict.fromkeys(grades, 0.0)
-    assert not any(g.needs_manual_grade for g in grades.values()), "an unanswered question needs no grader"
+    result = graded(homework)
+    row, cells = result.rows[UNTOUCHED], result.cells[UNTOUCHED]
+    assert row["status"] == "graded", row["reason"]
+    assert (float(row["score"]), float(row["max_score"])) == (0.0, _autograded_max(homework))
+    assert set(cells) == set(_graded_cells(_notebook("solutions", homework)))
+    assert {gid: cell["points"] for gid, cell in cells.items()} == dict.fromkeys(cells, 0.0)
+    assert row["manual_pending"] == "0", "an unanswered question needs no grader"
 
 
 @pytest.mark.parametrize(
@@ -365,35 +339,96 @@ def test_untouched_student_notebook_scores_zero(homework, graded):
     ],
 )
 def test_wrong_submission_loses_exactly_the_right_cells_with_a_helpful_message(homework, scenario, graded):
-    grades = graded(homework).grades[scenario]
+    result = graded(homework)
+    row, cells = result.rows[scenario], result.cells[scenario]
     expected = EXPECTED[homework][scenario]
-    cells = _graded_cells(_notebook("solutions", homework))
-    failed = {gid for gid, g in grades.items() if not cells[gid][1] and g.score < g.max_score}
-    assert failed == set(expected.failing), {gid: grades[gid].error[-300:] for gid in failed}
+    assert row["status"] == "graded", row["reason"]
+    autograded = {gid: cell for gid, cell in cells.items() if not cell["manual"]}
+    failed = {gid for gid, cell in autograded.items() if cell["points"] < cell["max"]}
+    assert failed == set(expected.failing), {gid: autograded[gid]["message"] for gid in failed}
     for grade_id, fragment in expected.failing.items():
-        assert grades[grade_id].score == 0
-        assert fragment in grades[grade_id].error, grades[grade_id].error
-    for grade_id, grade in grades.items():
-        if grade_id not in expected.failing and not cells[grade_id][1]:
-            assert grade.score == grade.max_score
-            assert "stderr" not in grade.error
+        assert autograded[grade_id]["points"] == 0 and autograded[grade_id]["passed"] is False
+        assert fragment in autograded[grade_id]["message"], autograded[grade_id]["message"]
+    lost = sum(autograded[gid]["max"] for gid in expected.failing)
+    assert float(row["score"]) == _autograded_max(homework) - lost
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("homework", KERAS_HOMEWORKS)
-def test_keras_solution_passes_the_validator(homework, graded):
-    """nbgrader's Validator, applied to the solution notebook that autograde just executed.
+# ------------------------------------------------------------------------------------- nbgrader agrees
+def test_hw1_source_passes_nbgrader_validate(tmp_path):
+    notebook = tmp_path / "hw1_backprop.ipynb"
+    shutil.copyfile(ROOT / "solutions" / "hw1_backprop" / notebook.name, notebook)
+    done = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "validate", str(notebook)],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Success! Your notebook passes all the tests." in done.stdout, done.stdout
 
-    ``nbgrader validate`` would train the model once more; here the Validator checks the executed notebook
-    (its preprocessors minus ``Execute``), which is what it would have checked after executing it.
+
+@pytest.mark.parametrize("homework", _homework_params())
+def test_nbgrader_scoring_rule_gives_every_executed_notebook_the_same_scores(homework, graded):
+    """nbgrader's ``determine_grade`` on each notebook the autograder ran agrees with its scores.
+
+    nbgrader zeroes a test cell that writes to stderr (a TensorFlow or NumPy warning), the autograder does
+    not; so this is what a student would see pressing nbgrader's Validate, or an instructor grading with
+    ``nbgrader autograde``, without running the notebooks through nbgrader once more. (The autograder
+    records what Python writes to stderr; a kernel would also forward C-level writes, which TensorFlow
+    makes only below ``TF_CPP_MIN_LOG_LEVEL=3``.)
     """
-    from nbgrader.preprocessors import CheckCellMetadata
-    from nbgrader.validator import Validator
+    from nbgrader.utils import determine_grade
 
-    autograded = graded(homework).course / "autograded"
-    validator = Validator()
-    validator.preprocessors = [CheckCellMetadata]
-    assert validator.validate(str(autograded / SOLUTION / homework / f"{homework}.ipynb")) == {}
-    # The same check does see failures: the untouched notebook fails every graded cell.
-    failed = validator.validate(str(autograded / UNTOUCHED / homework / f"{homework}.ipynb"))["failed"]
-    assert len(failed) == len(_graded_cells(_notebook("solutions", homework)))
+    result = graded(homework)
+    for student, cells in result.cells.items():
+        by_nbgrader = {}
+        for cell in result.executed(student).cells:
+            grade_id = nb_meta(cell).get("grade_id")
+            if grade_id in cells and not cells[grade_id]["manual"]:
+                by_nbgrader[grade_id] = float(determine_grade(cell)[0])
+        ours = {gid: cell["points"] for gid, cell in cells.items() if not cell["manual"]}
+        assert by_nbgrader == ours, student
+
+
+def test_plain_nbgrader_autograde_gives_hw1_the_autograders_scores(graded, tmp_path):
+    """The same hw1 submissions graded by ``nbgrader autograde`` in a temporary course: same cell scores."""
+    from nbgrader.api import Gradebook
+
+    homework = "hw1_backprop"
+    result = graded(homework)
+    (tmp_path / "source").mkdir()
+    shutil.copytree(ROOT / "solutions" / homework, tmp_path / "source" / homework)
+    shutil.copytree(result.submissions, tmp_path / "submitted")
+    for student in result.cells:
+        (tmp_path / "submitted" / student / homework).mkdir()
+        (tmp_path / "submitted" / student / f"{homework}.ipynb").rename(
+            tmp_path / "submitted" / student / homework / f"{homework}.ipynb"
+        )
+    (tmp_path / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        f"c.CourseDirectory.root = {str(tmp_path)!r}\n"
+        f"c.CourseDirectory.db_url = {'sqlite:///' + str(tmp_path / 'gradebook.db')!r}\n"
+    )
+    for command in (["generate_assignment", homework, "--force"], ["autograde", homework, "--force"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "nbgrader", *command],
+            cwd=tmp_path, env=_env(), capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, f"nbgrader {command[0]} failed:\n{done.stdout}\n{done.stderr}"
+
+    saved_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = _env()["PATH"]  # the gradebook runs ``alembic`` when it opens
+    try:
+        with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gradebook:
+            nbgrader_scores = {
+                student: {
+                    grade.name: None if grade.needs_manual_grade else float(grade.score)
+                    for grade in gradebook.find_submission_notebook(homework, homework, student).grades
+                }
+                for student in result.cells
+            }
+    finally:
+        os.environ["PATH"] = saved_path
+    ours = {
+        student: {gid: cell["points"] for gid, cell in cells.items()}
+        for student, cells in result.cells.items()
+    }
+    assert nbgrader_scores == ours
