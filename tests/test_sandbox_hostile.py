@@ -217,3 +217,30 @@ def test_a_sandboxed_process_sees_no_network_and_no_host_files():
     assert set(ast.literal_eval(visible)) <= {".venv", "dlcourse"}  # only what Python and dlcourse need
     assert network == f"['lo'] {os.geteuid() != 0}"  # as root, the notebook runs as an unprivileged uid
     assert tmp == "True"
+
+
+def test_the_user_namespace_flavour_a_laptop_gets_is_as_tight(monkeypatch):
+    """Without root the notebook is uid 0 of its own user namespace, with no capabilities at all."""
+    command = [
+        "unshare",
+        *sandbox._unshare_flags(as_root=False),
+        sys.executable,
+        "-I",
+        "-S",
+        str(sandbox.ENTER),
+    ]
+    monkeypatch.setattr(sandbox, "probe", lambda: (command, ""))
+    isolation = sandbox.Isolation("strict", sandbox.default_expose())
+    venv = Path(sys.prefix)
+    source = (
+        "import os, socket, subprocess\n"
+        "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])\n"
+        f"print(subprocess.run(['mount', '-o', 'remount,rw,bind', {str(venv)!r}]).returncode != 0)\n"
+        f"print(os.path.exists({str(ROOT / 'solutions')!r}), os.path.exists({str(ROOT / 'tests')!r}))\n"
+        "socket.create_connection(('127.0.0.1', 9), timeout=1)"
+    )
+    execution = sandbox.start(limits=sandbox.Limits(cell_timeout=10), isolation=isolation).run([(0, source)])
+    stream, error = execution.outputs[0]
+    assert stream["text"].splitlines()[0] == "0000000000000000"  # no capability, not even in its namespace
+    assert stream["text"].splitlines()[-2:] == ["True", "False False"]
+    assert (error["ename"], error["evalue"]) == ("OSError", "[Errno 101] Network is unreachable")

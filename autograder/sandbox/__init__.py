@@ -38,10 +38,24 @@ is started). ``isolation="strict"`` (the default) refuses to grade when it fails
 with the reason and how to fix it); ``"warn"`` grades with rlimits and timeouts only and says so loudly on
 stderr for every submission; ``"off"`` is only for a student's self-check of their own notebook.
 
-**Verdicts.** The runner reports outputs over a pipe; student code runs in that same process and can
-write to the pipe. Deciding pass/fail in a process the student's code never touched is the next layer
-(see the "Verdicts" section of ``autograder/sandbox/README.md`` when it exists); this module does not
-claim it yet.
+**Verdicts (not done yet).** Today pass/fail is read from the outputs the runner reports, and the runner
+shares its process with student code, which can write on the result pipe, replace ``sys.excepthook`` or
+IPython's traceback display, register input or AST transformers, or monkeypatch ``numpy``/``math``/
+``dlcourse.gradcheck`` so every comparison passes. The sandbox keeps such a forgery to that student's own
+grade; the planned design removes it:
+
+1. the student's sandbox runs the answer and added cells only (test cells never run there);
+2. a *verifier* process, fresh and never touched by student code, runs the test cells. Where a test needs
+   the student's work it sends the student's sandbox a request ("call ``softmax`` on this array", "the
+   value of ``W1``", "the model's weights") and gets back plain data only: JSON numbers and strings, ``.npz``
+   arrays loaded with ``allow_pickle=False``, weights as ``.npz``, never pickles or code;
+3. the verifier compares them with the instructor's reference (computed in the verifier) and decides each
+   test; its verdicts are the only thing ``score`` reads. A student process can then only lie about its
+   own return values, which is the same as a wrong answer.
+
+Test cells that call student functions become request lists (inputs chosen by the verifier, hidden tests
+included) instead of free code; the homeworks' tests are written that way first (``square(3) == 9`` is a
+request for ``square`` on ``3`` and a comparison in the verifier).
 
 A process can be started before its job is known (:func:`start` then :meth:`Runner.run`), which lets a
 worker keep one warm sandbox ready while it finishes the previous submission. The pipeline only sees
