@@ -161,6 +161,7 @@ def test_time_and_crash_limits_are_reported_as_reasons(batch):
     assert "a cell exceeded the 4 s limit per cell" in grades["resources-fork-bomb"]["reason"]
     assert "a cell exceeded the 4 s limit per cell" in grades["resources-sleep-forever"]["reason"]
     assert "killed by SIGKILL" in grades["process-kill-grader"]["reason"]
+    assert "wrote something unreadable on its result channel" in grades["resources-result-flood"]["reason"]
 
 
 def test_no_connection_reached_the_loopback_server(batch):

@@ -85,6 +85,7 @@ RUNNER = Path(__file__).with_name("runner.py")
 ENTER = Path(__file__).with_name("enter.py")
 _BASE_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
 MODES = ("strict", "warn", "off")
+MAX_MESSAGE_BYTES = 128 * 1024**2  # one result message (a cell's outputs); more is an attack
 UID_BASE, UID_RANGE = 200_000, 800_000  # unprivileged uids with no account (no files outside a sandbox)
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 
@@ -307,21 +308,26 @@ class Runner:
         finally:
             os.close(write_fd)
         self._read_fd = read_fd
-        self._buffer = b""
+        self._buffer = bytearray()
         self._selector = selectors.DefaultSelector()
         self._selector.register(read_fd, selectors.EVENT_READ)
 
     def _next_message(self, deadline: float) -> dict | None:
         """The next protocol message, or None when the deadline passed or the process closed the pipe."""
-        while b"\n" not in self._buffer:
+        scanned = 0
+        while (end := self._buffer.find(b"\n", scanned)) < 0:
+            scanned = len(self._buffer)
+            if scanned > MAX_MESSAGE_BYTES:
+                return {"event": "garbled"}  # a flood on the result pipe must not fill the grader's memory
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._selector.select(timeout=remaining):
                 return None
-            chunk = os.read(self._read_fd, 1 << 16)
+            chunk = os.read(self._read_fd, 1 << 20)
             if not chunk:
                 return None
             self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
         try:
             return json.loads(line)
         except json.JSONDecodeError:
