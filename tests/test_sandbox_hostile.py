@@ -49,6 +49,14 @@ def _load_build():
     return module
 
 
+def _toy_source() -> Path:
+    """The toy assignment's source folder (generated, not committed: built here when missing)."""
+    folder = TOY_FIXTURES / "source" / "toy"
+    if not folder.is_dir():
+        _load_build()._toy_build().build()
+    return folder
+
+
 def _digest(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
             if p.is_file()}  # fmt: skip
@@ -115,7 +123,7 @@ def batch(tmp_path_factory):
     build = _load_build()
     toy = build._toy_build()
     source = tmp_path_factory.mktemp("source") / "toy"
-    shutil.copytree(TOY_FIXTURES / "source" / "toy", source)
+    shutil.copytree(_toy_source(), source)
     (source / "autograder.toml").write_text(LIMITS)
     subs = tmp_path_factory.mktemp("hostile-subs")
     for scenario in SCENARIOS:
@@ -185,7 +193,7 @@ def test_no_process_outlives_its_grading(batch):
 def test_strict_mode_refuses_where_namespaces_are_missing(monkeypatch, tmp_path):
     monkeypatch.setattr(sandbox, "probe", lambda: (None, "unshare: unshare failed: Operation not permitted"))
     with pytest.raises(UsageError, match="cannot isolate student code: unshare"):
-        api.grade(TOY_FIXTURES / "source" / "toy", tmp_path, out=tmp_path / "out")
+        api.grade(_toy_source(), tmp_path, out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
@@ -195,9 +203,7 @@ def test_warn_mode_grades_without_namespaces_and_says_so(monkeypatch, tmp_path, 
     shutil.copyfile(
         TOY_FIXTURES / "submissions" / "correct.ipynb", tmp_path / "subs" / "correct" / "toy.ipynb"
     )
-    report = api.grade(
-        TOY_FIXTURES / "source" / "toy", tmp_path / "subs", out=tmp_path / "out", sandbox_mode="warn"
-    )
+    report = api.grade(_toy_source(), tmp_path / "subs", out=tmp_path / "out", sandbox_mode="warn")
     assert report.results[0].total == 5
     assert "WARNING: autograder: student code runs WITHOUT a sandbox (no namespaces: no user namespaces)" in (
         capfd.readouterr().err
