@@ -163,6 +163,7 @@ def test_every_hostile_notebook_scores_exactly_what_a_blank_one_scores(batch):
     assert blank == "0"
     scores = {scenario: (grades[scenario]["status"], grades[scenario]["score"]) for scenario in SCENARIOS}
     assert scores == dict.fromkeys(SCENARIOS, ("graded", blank))
+    assert {grades[scenario]["max_score"] for scenario in SCENARIOS} == {"5"}  # no points added by edits
 
 
 def test_known_gap_forged_verdicts_still_earn_full_marks(tmp_path):
