@@ -38,20 +38,34 @@ ProgressCallback = Callable[[SubmissionResult, bool], None]
 _WORKER: dict = {}
 
 
+def _new_runner() -> sandbox.Runner:
+    config = _WORKER["assignment"].config
+    return sandbox.start(
+        limits=config.limits,
+        env_passthrough=config.env_passthrough,
+        preload=config.preload,
+        isolation=_WORKER["isolation"],
+    )
+
+
 def _start_runner() -> sandbox.Runner:
     spare = _WORKER.pop("spare", None)
-    if spare is not None:
-        return spare
-    config = _WORKER["assignment"].config
-    return sandbox.start(limits=config.limits, env_passthrough=config.env_passthrough, preload=config.preload)
+    return spare if spare is not None else _new_runner()
 
 
 def _warm_spare() -> None:
     if "spare" not in _WORKER and _WORKER.get("keep_warm"):
-        config = _WORKER["assignment"].config
-        _WORKER["spare"] = sandbox.start(
-            limits=config.limits, env_passthrough=config.env_passthrough, preload=config.preload
-        )
+        _WORKER["spare"] = _new_runner()
+
+
+def _isolation(mode: str) -> sandbox.Isolation:
+    """The sandbox settings for ``mode``, checked on this machine now (not in the middle of a batch)."""
+    try:
+        isolation = sandbox.Isolation(mode, sandbox.default_expose())
+        sandbox.resolve(isolation)
+    except (ValueError, sandbox.Unavailable) as error:
+        raise UsageError(str(error)) from None
+    return isolation
 
 
 def _close_spare() -> None:
@@ -60,10 +74,15 @@ def _close_spare() -> None:
         spare.close()
 
 
-def _init_worker(folder: str, root: str, timeout: float | None, out: str) -> None:
+def _init_worker(folder: str, root: str, timeout: float | None, out: str, mode: str) -> None:
     sandbox.die_with_parent()  # a killed grader takes its workers (and their sandboxes) with it
     assignment = load_assignment(folder, root=Path(root))
-    _WORKER.update(assignment=_with_timeout(assignment, timeout), out=Path(out), keep_warm=True)
+    _WORKER.update(
+        assignment=_with_timeout(assignment, timeout),
+        out=Path(out),
+        keep_warm=True,
+        isolation=sandbox.Isolation(mode, sandbox.default_expose()),
+    )
     multiprocessing.util.Finalize(None, _close_spare, exitpriority=10)
 
 
@@ -138,6 +157,7 @@ def grade(
     timeout: float | None = None,
     force: bool = False,
     root: str | Path | None = None,
+    sandbox_mode: str = "strict",
     on_start: Callable[[int, int], None] | None = None,
     on_result: ProgressCallback | None = None,
 ) -> reports.GradeReport:
@@ -151,6 +171,8 @@ def grade(
         timeout: wall-clock seconds per submission, overriding ``autograder.toml`` (cells are capped too).
         force: re-grade students an earlier run already finished.
         root: the course root (default: current directory).
+        sandbox_mode: ``strict`` refuses to grade where student code cannot be isolated; ``warn`` grades
+            anyway with a loud warning (see :mod:`autograder.sandbox`).
         on_start: called once with ``(to_grade, already_done)`` before grading starts.
         on_result: called with ``(result, reused)`` for every student, as results arrive.
 
@@ -164,6 +186,7 @@ def grade(
         raise UsageError("--workers must be at least 1.")
     if timeout is not None and timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds.")
+    isolation = _isolation(sandbox_mode)
     root_path = Path.cwd() if root is None else Path(root)
     loaded = _with_timeout(load_assignment(assignment, root=root_path), timeout)
     out_path = Path(out).resolve()
@@ -185,7 +208,7 @@ def grade(
 
     results = dict(plan.done)
     if plan.todo and (workers == 1 or len(plan.todo) == 1):
-        _WORKER.update(assignment=loaded, out=out_path, keep_warm=len(plan.todo) > 1)
+        _WORKER.update(assignment=loaded, out=out_path, keep_warm=len(plan.todo) > 1, isolation=isolation)
         try:
             for i, sub in enumerate(plan.todo):
                 _WORKER["keep_warm"] = i < len(plan.todo) - 1
@@ -201,7 +224,7 @@ def grade(
             max_workers=min(workers, len(plan.todo)),
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(str(loaded.folder), str(root_path), timeout, str(out_path)),
+            initargs=(str(loaded.folder), str(root_path), timeout, str(out_path), sandbox_mode),
         ) as pool:
             futures = [pool.submit(_grade_job, sub) for sub in plan.todo]
             for future in concurrent.futures.as_completed(futures):
@@ -366,7 +389,10 @@ def check(notebook: str | Path, *, timeout: float | None = None) -> CheckReport:
             sub,
             self_source,
             start_runner=lambda: sandbox.start(
-                limits=config.limits, env_passthrough=config.env_passthrough, preload=config.preload
+                limits=config.limits,
+                env_passthrough=config.env_passthrough,
+                preload=config.preload,
+                isolation=sandbox.Isolation("off"),  # a student's own code on their own machine
             ),
         )
     finally:

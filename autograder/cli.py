@@ -59,8 +59,23 @@ def main() -> None:
     help="Seconds per submission (overrides autograder.toml).",
 )
 @click.option("--force", is_flag=True, help="Re-grade students a previous run already finished.")
+@click.option(
+    "--sandbox",
+    "sandbox_mode",
+    type=click.Choice(["strict", "warn"]),
+    default="strict",
+    show_default=True,
+    envvar="AUTOGRADER_SANDBOX",
+    help="strict: refuse to grade where student code cannot be isolated; warn: grade anyway, loudly.",
+)
 def grade(
-    assignment: str, submissions: Path, out: Path, workers: int, timeout: float | None, force: bool
+    assignment: str,
+    submissions: Path,
+    out: Path,
+    workers: int,
+    timeout: float | None,
+    force: bool,
+    sandbox_mode: str,
 ) -> None:
     """Grade SUBMISSIONS (student folders or a Canvas zip/folder) against solutions/ASSIGNMENT."""
     progress = Progress(
@@ -83,7 +98,7 @@ def grade(
         with progress:
             report = api.grade(
                 assignment, submissions, out=out, workers=workers, timeout=timeout, force=force,
-                on_start=on_start, on_result=on_result,
+                sandbox_mode=sandbox_mode, on_start=on_start, on_result=on_result,
             )  # fmt: skip
     except UsageError as error:
         _fail_usage(error)

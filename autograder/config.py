@@ -7,6 +7,8 @@ Every setting has a default here, once. Example (all keys optional)::
     submission_timeout = 1800   # seconds for the whole notebook
     memory_gb = 8               # address-space limit of the notebook's process
     max_notebook_mb = 20        # larger files are refused with a reason
+    disk_mb = 512               # the sandbox's working folder and /tmp (RAM-backed), each
+    max_processes = 512         # processes and threads of the sandbox's uid (RLIMIT_NPROC)
 
     [execution]
     preload = ["numpy"]         # imported before the notebook starts (a warm process)
@@ -62,6 +64,8 @@ class GradingConfig:
             "cell_timeout": self.limits.cell_timeout,
             "submission_timeout": self.limits.submission_timeout,
             "memory_bytes": self.limits.memory_bytes,
+            "disk_bytes": self.limits.disk_bytes,
+            "max_processes": self.limits.max_processes,
             "max_notebook_bytes": self.max_notebook_bytes,
             "preload": list(self.preload),
             "max_output_chars": self.max_output_chars,
@@ -69,7 +73,14 @@ class GradingConfig:
 
 
 _KNOWN = {
-    "limits": {"cell_timeout", "submission_timeout", "memory_gb", "max_notebook_mb"},
+    "limits": {
+        "cell_timeout",
+        "submission_timeout",
+        "memory_gb",
+        "max_notebook_mb",
+        "disk_mb",
+        "max_processes",
+    },
     "execution": {"preload", "env"},
     "feedback": {"max_output_chars"},
 }
@@ -118,6 +129,8 @@ def load_config(folder: Path) -> GradingConfig:
             memory_bytes=int(
                 float(limits_in.get("memory_gb", defaults.limits.memory_bytes / 1024**3)) * 1024**3
             ),
+            disk_bytes=int(float(limits_in.get("disk_mb", defaults.limits.disk_bytes / 1024**2)) * 1024**2),
+            max_processes=int(limits_in.get("max_processes", defaults.limits.max_processes)),
         )
         config = GradingConfig(
             limits=limits,

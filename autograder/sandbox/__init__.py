@@ -1,26 +1,76 @@
-"""How a submission's code is isolated and limited: one fresh process group per submission.
+"""How a submission's code is isolated and limited: one fresh sandbox per submission.
 
-This is the lowest layer that runs student code. :func:`start` launches ``runner.py`` (see its docstring
-for the protocol) in its own session and process group, with
+This is the lowest layer that runs student code. Student code is untrusted: it may try to forge its grade,
+read the hidden tests or other students' work, plant files that run later, kill the grader, or exhaust the
+machine. :func:`start` launches ``runner.py`` (see its docstring for the protocol) behind these layers:
 
-* a fresh temporary working folder holding nothing but what the caller puts there, and a private HOME;
-* a minimal environment (``PATH``, locale, and the variables named in the configuration);
-* rlimits: CPU seconds, address space, file size and (where the OS enforces it) number of processes;
-* a hard wall-clock limit per cell and per submission, enforced from here by ``SIGKILL`` to the whole
-  process group, so code that ignores ``SIGINT`` (or spawns children) still costs at most the limit.
+=================  ==========================================  =============================================
+layer              what it stops                               what it needs
+=================  ==========================================  =============================================
+namespaces         network (no interface but a down loopback,  ``unshare`` (util-linux) and either real root
+(``enter.py``)     127.0.0.1 included); the host filesystem    with ``CAP_SYS_ADMIN`` (CI) or unprivileged
+                   (a new root of read-only binds: system,     user namespaces (``unshare -r``: most Linux
+                   Python, data; repo, ``solutions/``,         laptops; off on some hardened kernels, e.g.
+                   gradebook, other submissions, HOME and      Ubuntu 24.04's AppArmor restriction of
+                   host ``/tmp`` simply do not exist);         unprivileged user namespaces)
+                   leftovers (PID namespace: every process
+                   dies with its init); signals to the grader
+unprivileged uid   with real root, the runner runs as a fresh  ``setpriv`` and root; in a user namespace
+                   uid (200000+, no account) without           it keeps uid 0 *of that namespace* with an
+                   capabilities: it cannot remount, ptrace or  empty capability bounding set instead
+                   signal its init or another sandbox, and
+                   its process limit is its own
+rlimits            memory (address space), processes, file     nothing (POSIX); ``RLIMIT_NPROC`` counts per
+                   size, CPU seconds, core dumps               uid: the sandbox's own as root, the user's
+                                                               (shared with the grader) in a user namespace
+size-limited tmpfs disk fillers (working folder, ``/tmp``,     the mount namespace
+                   ``/dev/shm``; gone with the namespace)
+wall clock         loops, sleeping forever, ignored SIGINT:    nothing: enforced from here by ``SIGKILL`` to
+                   the whole process group is killed at the    the process group (and so the namespace's
+                   per-cell and per-submission limits          init, which takes everything with it)
+=================  ==========================================  =============================================
+
+cgroups (a memory and pids limit shared by a whole submission, CPU shares) are not used yet; the machine's
+v1 ``memory``/``pids`` hierarchies are writable by root and would replace ``RLIMIT_AS``/``RLIMIT_NPROC``.
+
+**Where a layer is missing.** The namespace layer is probed once per process (:func:`probe`, a real sandbox
+is started). ``isolation="strict"`` (the default) refuses to grade when it fails (:class:`Unavailable`,
+with the reason and how to fix it); ``"warn"`` grades with rlimits and timeouts only and says so loudly on
+stderr for every submission; ``"off"`` is only for a student's self-check of their own notebook.
+
+**Verdicts (not done yet).** Today pass/fail is read from the outputs the runner reports, and the runner
+shares its process with student code, which can write on the result pipe, replace ``sys.excepthook`` or
+IPython's traceback display, register input or AST transformers, or monkeypatch ``numpy``/``math``/
+``dlcourse.gradcheck`` so every comparison passes. The sandbox keeps such a forgery to that student's own
+grade; the planned design removes it:
+
+1. the student's sandbox runs the answer and added cells only (test cells never run there);
+2. a *verifier* process, fresh and never touched by student code, runs the test cells. Where a test needs
+   the student's work it sends the student's sandbox a request ("call ``softmax`` on this array", "the
+   value of ``W1``", "the model's weights") and gets back plain data only: JSON numbers and strings, ``.npz``
+   arrays loaded with ``allow_pickle=False``, weights as ``.npz``, never pickles or code;
+3. the verifier compares them with the instructor's reference (computed in the verifier) and decides each
+   test; its verdicts are the only thing ``score`` reads. A student process can then only lie about its
+   own return values, which is the same as a wrong answer.
+
+Test cells that call student functions become request lists (inputs chosen by the verifier, hidden tests
+included) instead of free code; the homeworks' tests are written that way first (``square(3) == 9`` is a
+request for ``square`` on ``3`` and a comparison in the verifier).
 
 A process can be started before its job is known (:func:`start` then :meth:`Runner.run`), which lets a
-worker keep one warm process ready while it finishes the previous submission. A later sandbox (containers,
-seccomp, verdicts computed outside the student's process) replaces this module without touching the
-pipeline: the pipeline only sees :class:`Execution`.
+worker keep one warm sandbox ready while it finishes the previous submission. The pipeline only sees
+:class:`Execution`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import json
 import os
 import resource
+import secrets
 import selectors
 import shutil
 import signal
@@ -32,7 +82,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 RUNNER = Path(__file__).with_name("runner.py")
+ENTER = Path(__file__).with_name("enter.py")
 _BASE_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
+MODES = ("strict", "warn", "off")
+MAX_MESSAGE_BYTES = 128 * 1024**2  # one result message (a cell's outputs); more is an attack
+UID_BASE, UID_RANGE = 200_000, 800_000  # unprivileged uids with no account (no files outside a sandbox)
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+
+
+class Unavailable(RuntimeError):
+    """Strict isolation was asked for and this machine cannot provide it."""
 
 
 @dataclass(frozen=True)
@@ -43,8 +102,107 @@ class Limits:
     submission_timeout: float = 600.0
     memory_bytes: int = 8 * 1024**3
     file_bytes: int = 256 * 1024**2
-    max_processes: int = 4096
+    disk_bytes: int = 512 * 1024**2
+    max_processes: int = 512
     startup_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How strongly submissions are isolated (see the module docstring).
+
+    Attributes:
+        mode: ``"strict"`` (refuse without namespaces), ``"warn"`` (grade anyway, loudly) or ``"off"``.
+        expose: host paths the student may read (besides the system and Python), e.g. the data folder.
+    """
+
+    mode: str = "strict"
+    expose: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown sandbox mode {self.mode!r}; choose one of {', '.join(MODES)}")
+
+
+def _unshare_flags(as_root: bool) -> list[str]:
+    flags = ["--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child"]
+    return flags if as_root else [*flags, "--user", "--map-root-user"]
+
+
+def _spec(workdir: Path, expose: tuple[str, ...], limits: Limits, as_root: bool) -> dict:
+    paths = [*SYSTEM_PATHS, sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent.parent)]
+    return {
+        "workdir": str(workdir),
+        "expose": [str(Path(p).absolute()) for p in (*paths, *expose)],
+        "disk_bytes": limits.disk_bytes,
+        # A uid of its own per sandbox: RLIMIT_NPROC counts per uid, and sandboxes cannot signal each other.
+        "uid": UID_BASE + secrets.randbelow(UID_RANGE) if as_root and os.geteuid() == 0 else None,
+        "runner": str(RUNNER),
+        "python": sys.executable,
+        "setpriv": shutil.which("setpriv") or "setpriv",
+    }
+
+
+@functools.cache
+def probe() -> tuple[list[str] | None, str]:
+    """Find how this machine can start a sandbox: ``(unshare command, "")`` or ``(None, why not)``.
+
+    Starts a real (tiny) sandbox once per process, as root first when running as root, then in a user
+    namespace.
+    """
+    if not sys.platform.startswith("linux"):
+        return None, f"namespaces need Linux (this is {sys.platform})"
+    missing = [tool for tool in ("unshare", "setpriv") if shutil.which(tool) is None]
+    if missing:
+        return None, f"{' and '.join(missing)} not found (install util-linux)"
+    why = ""
+    for as_root in (True, False) if os.geteuid() == 0 else (False,):
+        with tempfile.TemporaryDirectory(prefix="autograder-probe-") as folder:
+            spec = _spec(Path(folder), (), Limits(), as_root)
+            spec["argv"] = [sys.executable, "-I", "-S", "-c", "import os; assert os.getcwd()"]
+            command = ["unshare", *_unshare_flags(as_root), sys.executable, "-I", "-S", str(ENTER)]
+            try:
+                done = subprocess.run(
+                    [*command, json.dumps(spec)], capture_output=True, text=True, timeout=60, check=False
+                )
+            except subprocess.TimeoutExpired:
+                why = "a test sandbox did not start within 60 s"
+                continue
+            if done.returncode == 0:
+                return command, ""
+            why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+    return None, why
+
+
+def resolve(isolation: Isolation) -> list[str] | None:
+    """The sandbox command prefix for ``isolation``, or None to run with rlimits only.
+
+    Raises:
+        Unavailable: strict mode on a machine without usable namespaces.
+    """
+    if isolation.mode == "off":
+        return None
+    command, why = probe()
+    if command is None and isolation.mode == "strict":
+        raise Unavailable(
+            f"cannot isolate student code: {why}. Grading needs Linux namespaces (run as root, or enable "
+            "unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1 / "
+            "kernel.apparmor_restrict_unprivileged_userns=0); --sandbox warn grades without them "
+            "(unsafe: student code can then read solutions/ and the network)."
+        )
+    return command
+
+
+def default_expose() -> tuple[str, ...]:
+    """Host paths a notebook may read besides the system: the course data and the ``dlcourse`` package."""
+    paths = []
+    data = os.environ.get("DLCOURSE_DATA")
+    if data and Path(data).is_dir():
+        paths.append(str(Path(data).resolve()))
+    spec = importlib.util.find_spec("dlcourse")
+    if spec is not None and spec.submodule_search_locations:
+        paths.extend(str(Path(p).resolve()) for p in spec.submodule_search_locations)
+    return tuple(paths)
 
 
 @dataclass
@@ -97,8 +255,16 @@ def _preexec(limits: Limits) -> None:
 class Runner:
     """A started sandbox process waiting for its job."""
 
-    def __init__(self, *, limits: Limits, env_passthrough: tuple[str, ...], preload: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        *,
+        limits: Limits,
+        env_passthrough: tuple[str, ...],
+        preload: tuple[str, ...],
+        isolation: Isolation = Isolation(),
+    ) -> None:
         self.limits = limits
+        self.prefix = resolve(isolation)
         self.workdir = Path(tempfile.mkdtemp(prefix="autograder-"))
         home = self.workdir / ".home"
         home.mkdir()
@@ -115,9 +281,21 @@ class Runner:
         read_fd, write_fd = os.pipe()
         env["AUTOGRADER_FD"] = str(write_fd)
         self._log = open(self.workdir / ".runner.log", "wb")
+        if self.prefix is None:
+            command = [sys.executable, "-s", str(RUNNER)]
+            if isolation.mode == "warn":
+                print(
+                    "WARNING: autograder: student code runs WITHOUT a sandbox (no namespaces: "
+                    f"{probe()[1]}); it can read solutions/, other submissions and the network.",
+                    file=sys.stderr,
+                )
+        else:
+            as_root = "--user" not in self.prefix
+            spec = _spec(self.workdir, isolation.expose, limits, as_root)
+            command = [*self.prefix, json.dumps(spec)]
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-s", str(RUNNER)],
+                command,
                 cwd=self.workdir,
                 env=env,
                 stdin=subprocess.PIPE,
@@ -130,21 +308,26 @@ class Runner:
         finally:
             os.close(write_fd)
         self._read_fd = read_fd
-        self._buffer = b""
+        self._buffer = bytearray()
         self._selector = selectors.DefaultSelector()
         self._selector.register(read_fd, selectors.EVENT_READ)
 
     def _next_message(self, deadline: float) -> dict | None:
         """The next protocol message, or None when the deadline passed or the process closed the pipe."""
-        while b"\n" not in self._buffer:
+        scanned = 0
+        while (end := self._buffer.find(b"\n", scanned)) < 0:
+            scanned = len(self._buffer)
+            if scanned > MAX_MESSAGE_BYTES:
+                return {"event": "garbled"}  # a flood on the result pipe must not fill the grader's memory
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._selector.select(timeout=remaining):
                 return None
-            chunk = os.read(self._read_fd, 1 << 16)
+            chunk = os.read(self._read_fd, 1 << 20)
             if not chunk:
                 return None
             self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
         try:
             return json.loads(line)
         except json.JSONDecodeError:
@@ -222,6 +405,8 @@ class Runner:
             code = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             return "the grading process closed its result channel"
+        if self.prefix is not None and code > 128:
+            code = -(code - 128)  # enter.py reports a runner killed by signal N as 128 + N
         if code < 0:
             name = signal.Signals(-code).name
             hint = (
@@ -251,15 +436,25 @@ class Runner:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start(*, limits: Limits, env_passthrough: tuple[str, ...] = (), preload: tuple[str, ...] = ()) -> Runner:
+def start(
+    *,
+    limits: Limits,
+    env_passthrough: tuple[str, ...] = (),
+    preload: tuple[str, ...] = (),
+    isolation: Isolation = Isolation(),
+) -> Runner:
     """Start a sandboxed runner process that warms up and waits for its job.
 
     Args:
         limits: resource and time limits.
         env_passthrough: names of environment variables copied from this process.
         preload: modules imported before the job arrives (e.g. ``numpy``).
+        isolation: the sandbox mode and the extra host paths the notebook may read.
 
     Returns:
         The waiting runner; call :meth:`Runner.run` exactly once.
+
+    Raises:
+        Unavailable: strict isolation on a machine that cannot provide it.
     """
-    return Runner(limits=limits, env_passthrough=env_passthrough, preload=preload)
+    return Runner(limits=limits, env_passthrough=env_passthrough, preload=preload, isolation=isolation)

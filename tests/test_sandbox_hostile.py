@@ -1,0 +1,266 @@
+"""Can a hostile notebook forge its grade, reach instructor data, hurt the grader or leave anything behind?
+
+One batch grades every ``tests/fixtures/hostile/<class>-<scenario>.ipynb`` next to a correct and a blank
+submission of the toy assignment, with the installed command at ``--workers 2`` and the default strict
+sandbox. Meanwhile this test serves the solution code on 127.0.0.1, so a notebook that can connect would
+score. Each hostile notebook must score exactly what the blank one scores, the correct one full marks,
+and afterwards no planted file, changed file or live process may remain.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import hashlib
+import importlib.util
+import os
+import shutil
+import site
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from autograder import api, sandbox
+from autograder.errors import UsageError
+
+ROOT = Path(__file__).resolve().parents[1]
+HOSTILE = ROOT / "tests" / "fixtures" / "hostile"
+TOY_FIXTURES = ROOT / "tests" / "fixtures" / "autograder"
+SCENARIOS = sorted(p.stem for p in HOSTILE.glob("*.ipynb") if not p.stem.startswith("verdict-"))
+FORGERIES = sorted(p.stem for p in HOSTILE.glob("verdict-*.ipynb"))
+MARKER = "autograder-hostile"
+LIMITS = """\
+[limits]
+cell_timeout = 4
+submission_timeout = 40
+memory_gb = 2
+disk_mb = 64
+max_processes = 128
+"""
+
+
+def _load_build():
+    spec = importlib.util.spec_from_file_location("hostile_build", HOSTILE / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _toy_source() -> Path:
+    """The toy assignment's source folder (generated, not committed: built here when missing)."""
+    folder = TOY_FIXTURES / "source" / "toy"
+    if not folder.is_dir():
+        _load_build()._toy_build().build()
+    return folder
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
+            if p.is_file()}  # fmt: skip
+
+
+def _planted_files() -> list[Path]:
+    """Files an attack would have planted, wherever this process can see them."""
+    folders = {*site.getsitepackages(), site.getusersitepackages(), str(ROOT), str(Path.home()), "/tmp"}
+    found = []
+    for folder in map(Path, folders):
+        candidates = [
+            *folder.glob(f"*{MARKER}*"),
+            *folder.glob(".ipython/profile_default/startup/*"),
+            *(folder / name for name in ("sitecustomize.py", "usercustomize.py")),
+        ]
+        found += [p for p in candidates if p.is_file() and MARKER in p.read_text(errors="replace")]
+        found += [p for p in folder.glob(f"*{MARKER}-fill-*")]
+    return found
+
+
+def _hostile_processes() -> list[str]:
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if MARKER in command and "pytest" not in command:
+                alive.append(f"{entry.name}: {command}")
+    return alive
+
+
+class _SolutionServer:
+    """Serves the correct answers on 127.0.0.1 and counts who connected."""
+
+    def __init__(self, port: int, payload: str) -> None:
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", port), reuse_port=False)
+        self.listener.settimeout(0.5)
+        self.payload = payload.encode()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            with connection:
+                connection.sendall(self.payload)
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+        self.listener.close()
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    build = _load_build()
+    toy = build._toy_build()
+    source = tmp_path_factory.mktemp("source") / "toy"
+    shutil.copytree(_toy_source(), source)
+    (source / "autograder.toml").write_text(LIMITS)
+    subs = tmp_path_factory.mktemp("hostile-subs")
+    for scenario in SCENARIOS:
+        (subs / scenario).mkdir()
+        shutil.copyfile(HOSTILE / f"{scenario}.ipynb", subs / scenario / "toy.ipynb")
+    for scenario in ("correct", "untouched"):
+        (subs / scenario).mkdir()
+        shutil.copyfile(TOY_FIXTURES / "submissions" / f"{scenario}.ipynb", subs / scenario / "toy.ipynb")
+    before = _digest(subs)
+    server = _SolutionServer(build.PORT, "\n\n".join(toy.CORRECT[k] for k in ("square", "softmax")))
+    out = tmp_path_factory.mktemp("hostile-graded") / "out"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "autograder", "grade", str(source), str(subs), "--out", str(out),
+             "--workers", "2"],
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    finally:
+        server.close()
+    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
+        grades = {row["student_id"]: row for row in csv.DictReader(handle)}
+    yield {"done": done, "grades": grades, "server": server, "subs": subs, "before": before, "out": out}
+    for path in _planted_files():  # only ever non-empty if an attack succeeded (and a test failed)
+        path.unlink()
+
+
+def test_fixtures_are_what_the_factory_builds():
+    assert _load_build().build(check=True) == [], "run: python tests/fixtures/hostile/build.py"
+
+
+def test_every_hostile_notebook_scores_exactly_what_a_blank_one_scores(batch):
+    grades = batch["grades"]
+    assert batch["done"].returncode == 0, batch["done"].stderr
+    assert grades["correct"]["score"] == "5" and grades["correct"]["status"] == "graded"
+    blank = grades["untouched"]["score"]
+    assert blank == "0"
+    scores = {scenario: (grades[scenario]["status"], grades[scenario]["score"]) for scenario in SCENARIOS}
+    assert scores == dict.fromkeys(SCENARIOS, ("graded", blank))
+    assert {grades[scenario]["max_score"] for scenario in SCENARIOS} == {"5"}  # no points added by edits
+
+
+def test_known_gap_forged_verdicts_still_earn_full_marks(tmp_path):
+    """Class 1 is not stopped yet: each forgery earns full marks while verdicts are read from the student's
+    process. When verdicts move out of it (see the sandbox docstring), this must expect blank scores."""
+    subs = tmp_path / "subs"
+    for scenario in FORGERIES:
+        (subs / scenario).mkdir(parents=True)
+        shutil.copyfile(HOSTILE / f"{scenario}.ipynb", subs / scenario / "toy.ipynb")
+    report = api.grade(_toy_source(), subs, out=tmp_path / "out", workers=2)
+    assert {r.student_id: r.total for r in report.results} == dict.fromkeys(FORGERIES, 5.0)
+
+
+def test_time_and_crash_limits_are_reported_as_reasons(batch):
+    grades = batch["grades"]
+    assert "a cell exceeded the 4 s limit per cell" in grades["resources-fork-bomb"]["reason"]
+    assert "a cell exceeded the 4 s limit per cell" in grades["resources-sleep-forever"]["reason"]
+    assert "killed by SIGKILL" in grades["process-kill-grader"]["reason"]
+    assert "wrote something unreadable on its result channel" in grades["resources-result-flood"]["reason"]
+
+
+def test_no_connection_reached_the_loopback_server(batch):
+    assert batch["server"].connections == 0
+
+
+def test_no_submission_or_result_was_changed_and_nothing_was_planted(batch):
+    assert _digest(batch["subs"]) == batch["before"]
+    assert _planted_files() == []
+    results = (batch["out"] / "results.json").read_text()
+    assert (
+        MARKER not in results
+        and "autograder-hostile was here" not in (batch["out"] / "grades.csv").read_text()
+    )
+
+
+def test_no_process_outlives_its_grading(batch):
+    assert _hostile_processes() == []
+
+
+def test_strict_mode_refuses_where_namespaces_are_missing(monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox, "probe", lambda: (None, "unshare: unshare failed: Operation not permitted"))
+    with pytest.raises(UsageError, match="cannot isolate student code: unshare"):
+        api.grade(_toy_source(), tmp_path, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_warn_mode_grades_without_namespaces_and_says_so(monkeypatch, tmp_path, capfd):
+    monkeypatch.setattr(sandbox, "probe", lambda: (None, "no user namespaces"))
+    (tmp_path / "subs" / "correct").mkdir(parents=True)
+    shutil.copyfile(
+        TOY_FIXTURES / "submissions" / "correct.ipynb", tmp_path / "subs" / "correct" / "toy.ipynb"
+    )
+    report = api.grade(_toy_source(), tmp_path / "subs", out=tmp_path / "out", sandbox_mode="warn")
+    assert report.results[0].total == 5
+    assert "WARNING: autograder: student code runs WITHOUT a sandbox (no namespaces: no user namespaces)" in (
+        capfd.readouterr().err
+    )
+
+
+def test_a_sandboxed_process_sees_no_network_and_no_host_files():
+    isolation = sandbox.Isolation("strict", sandbox.default_expose())
+    runner = sandbox.start(limits=sandbox.Limits(cell_timeout=10), isolation=isolation)
+    source = (
+        "import os, socket\n"
+        f"print(sorted(os.listdir({str(ROOT)!r})))\n"
+        "print(sorted(i[1] for i in socket.if_nameindex()), os.getuid() == 0)\n"
+        "print(sorted(os.listdir('/tmp')) == [os.path.basename(os.getcwd())])"
+    )
+    execution = runner.run([(0, source)])
+    visible, network, tmp = execution.outputs[0][0]["text"].splitlines()
+    assert set(ast.literal_eval(visible)) <= {".venv", "dlcourse"}  # only what Python and dlcourse need
+    assert network == f"['lo'] {os.geteuid() != 0}"  # as root, the notebook runs as an unprivileged uid
+    assert tmp == "True"
+
+
+def test_the_user_namespace_flavour_a_laptop_gets_is_as_tight(monkeypatch):
+    """Without root the notebook is uid 0 of its own user namespace, with no capabilities at all."""
+    command = [
+        "unshare",
+        *sandbox._unshare_flags(as_root=False),
+        sys.executable,
+        "-I",
+        "-S",
+        str(sandbox.ENTER),
+    ]
+    monkeypatch.setattr(sandbox, "probe", lambda: (command, ""))
+    isolation = sandbox.Isolation("strict", sandbox.default_expose())
+    venv = Path(sys.prefix)
+    source = (
+        "import os, socket, subprocess\n"
+        "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])\n"
+        f"print(subprocess.run(['mount', '-o', 'remount,rw,bind', {str(venv)!r}]).returncode != 0)\n"
+        f"print(os.path.exists({str(ROOT / 'solutions')!r}), os.path.exists({str(ROOT / 'tests')!r}))\n"
+        "socket.create_connection(('127.0.0.1', 9), timeout=1)"
+    )
+    execution = sandbox.start(limits=sandbox.Limits(cell_timeout=10), isolation=isolation).run([(0, source)])
+    stream, error = execution.outputs[0]
+    assert stream["text"].splitlines()[0] == "0000000000000000"  # no capability, not even in its namespace
+    assert stream["text"].splitlines()[-2:] == ["True", "False False"]
+    assert (error["ename"], error["evalue"]) == ("OSError", "[Errno 101] Network is unreachable")
