@@ -166,15 +166,23 @@ def test_every_hostile_notebook_scores_exactly_what_a_blank_one_scores(batch):
     assert {grades[scenario]["max_score"] for scenario in SCENARIOS} == {"5"}  # no points added by edits
 
 
-def test_known_gap_forged_verdicts_still_earn_full_marks(tmp_path):
-    """Class 1 is not stopped yet: each forgery earns full marks while verdicts are read from the student's
-    process. When verdicts move out of it (see the sandbox docstring), this must expect blank scores."""
+@pytest.mark.xfail(
+    strict=True,
+    reason="threat class 1 is not stopped yet: verdicts are still read from the student's process "
+    "(the planned verifier process is described in autograder/sandbox/__init__.py)",
+)
+def test_forged_verdicts_score_what_a_blank_submission_scores(tmp_path):
+    """Is a forged verdict (hidden tracebacks, blanked tests, patched comparisons) worth nothing?
+
+    Strict xfail: today each forgery earns full marks; the day verdicts move out of the student's process
+    this test passes, the strict marker turns that into a failure, and the marker must be removed.
+    """
     subs = tmp_path / "subs"
     for scenario in FORGERIES:
         (subs / scenario).mkdir(parents=True)
         shutil.copyfile(HOSTILE / f"{scenario}.ipynb", subs / scenario / "toy.ipynb")
     report = api.grade(_toy_source(), subs, out=tmp_path / "out", workers=2)
-    assert {r.student_id: r.total for r in report.results} == dict.fromkeys(FORGERIES, 5.0)
+    assert {r.student_id: r.total for r in report.results} == dict.fromkeys(FORGERIES, 0.0)
 
 
 def test_time_and_crash_limits_are_reported_as_reasons(batch):
