@@ -19,6 +19,7 @@ import site
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -238,13 +239,33 @@ def test_a_sandboxed_process_sees_no_network_and_no_host_files():
         "import os, socket\n"
         f"print(sorted(os.listdir({str(ROOT)!r})))\n"
         "print(sorted(i[1] for i in socket.if_nameindex()), os.getuid() == 0)\n"
-        "print(sorted(os.listdir('/tmp')) == [os.path.basename(os.getcwd())])"
+        "print(sorted(os.listdir('/tmp')), os.path.basename(os.getcwd()))"
     )
     execution = runner.run([(0, source)])
     visible, network, tmp = execution.outputs[0][0]["text"].splitlines()
     assert set(ast.literal_eval(visible)) <= {".venv", "dlcourse"}  # only what Python and dlcourse need
     assert network == f"['lo'] {os.geteuid() != 0}"  # as root, the notebook runs as an unprivileged uid
-    assert tmp == "True"
+    # /tmp is fresh: the working folder, plus the way to exposed paths under /tmp (a checkout there).
+    listing, workdir = tmp.rsplit(" ", 1)
+    under_tmp = {Path(p).parts[2] for p in (*isolation.expose, sys.prefix) if Path(p).parts[1:2] == ("tmp",)}
+    assert set(ast.literal_eval(listing)) == {workdir, *under_tmp}
+
+
+def test_a_path_exposed_under_tmp_is_readable_and_read_only():
+    """A checkout (and its virtualenv) under /tmp must stay visible above the sandbox's fresh /tmp."""
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="exposed-") as folder:
+        (Path(folder) / "data.txt").write_text("visible")
+        os.chmod(folder, 0o755)
+        os.chmod(Path(folder) / "data.txt", 0o644)
+        isolation = sandbox.Isolation("strict", (*sandbox.default_expose(), folder))
+        runner = sandbox.start(limits=sandbox.Limits(cell_timeout=10), isolation=isolation)
+        source = (
+            f"print(open({folder + '/data.txt'!r}).read())\n"
+            f"try:\n    open({folder + '/new.txt'!r}, 'w')\nexcept OSError as e:\n    print(type(e).__name__)"
+        )
+        stream = runner.run([(0, source)]).outputs[0][0]
+        assert stream["text"].split() == ["visible", "OSError"]
+        assert not (Path(folder) / "new.txt").exists()
 
 
 def test_the_user_namespace_flavour_a_laptop_gets_is_as_tight(monkeypatch):

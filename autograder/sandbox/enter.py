@@ -97,6 +97,12 @@ def build_root(spec: dict) -> str:
     os.makedirs(root, exist_ok=True)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("sandbox", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
+    # The writable, size-limited folders first, then the read-only paths: an exposed path that lives under
+    # /tmp (a checkout and its virtualenv in /tmp, say) is bind-mounted on top of the fresh /tmp, not hidden.
+    size = int(spec["disk_bytes"])
+    for path, mode in (("/tmp", "1777"), (workdir, "755"), ("/dev/shm", "1777")):
+        os.makedirs(root + path, exist_ok=True)
+        _mount("sandbox", root + path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode={mode}")
     covered: list[str] = []
     for path in sorted(set(spec["expose"]), key=len):
         if any(path == c or path.startswith(c.rstrip("/") + "/") for c in covered):
@@ -115,10 +121,6 @@ def build_root(spec: dict) -> str:
     os.makedirs(root + "/proc", exist_ok=True)
     _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
-    size = int(spec["disk_bytes"])
-    for path, mode in (("/tmp", "1777"), (workdir, "755"), ("/dev/shm", "1777")):
-        os.makedirs(root + path, exist_ok=True)
-        _mount("sandbox", root + path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode={mode}")
     os.chown(root + workdir, *owner)
     home = root + os.environ.get("HOME", workdir + "/.home")
     os.makedirs(home, exist_ok=True)
