@@ -268,6 +268,25 @@ def test_a_path_exposed_under_tmp_is_readable_and_read_only():
         assert not (Path(folder) / "new.txt").exists()
 
 
+def test_the_data_folder_is_readable_by_the_name_it_is_given_even_through_a_symlink(monkeypatch):
+    """CI may reach the course data through a symlinked folder; the notebook uses DLCOURSE_DATA as named."""
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="real-data-") as real:
+        os.chmod(real, 0o755)
+        (Path(real) / "data").mkdir(mode=0o755)
+        (Path(real) / "data" / "mnist.txt").write_text("digits")
+        os.chmod(Path(real) / "data" / "mnist.txt", 0o644)
+        link = Path(real + "-link")
+        link.symlink_to(real)
+        try:
+            monkeypatch.setenv("DLCOURSE_DATA", f"{link}/data")
+            isolation = sandbox.Isolation("strict", sandbox.default_expose())
+            runner = sandbox.start(limits=sandbox.Limits(cell_timeout=10), isolation=isolation)
+            stream = runner.run([(0, f"print(open({str(link)!r} + '/data/mnist.txt').read())")]).outputs[0][0]
+            assert stream["text"].strip() == "digits"
+        finally:
+            link.unlink()
+
+
 def test_the_user_namespace_flavour_a_laptop_gets_is_as_tight(monkeypatch):
     """Without root the notebook is uid 0 of its own user namespace, with no capabilities at all."""
     command = [

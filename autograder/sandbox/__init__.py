@@ -198,11 +198,14 @@ def default_expose() -> tuple[str, ...]:
     paths = []
     data = os.environ.get("DLCOURSE_DATA")
     if data and Path(data).is_dir():
-        paths.append(str(Path(data).resolve()))
+        paths.append(data)
     spec = importlib.util.find_spec("dlcourse")
     if spec is not None and spec.submodule_search_locations:
-        paths.extend(str(Path(p).resolve()) for p in spec.submodule_search_locations)
-    return tuple(paths)
+        paths.extend(spec.submodule_search_locations)
+    # Each path both as it is named (what the notebook is told, e.g. DLCOURSE_DATA) and as it resolves
+    # (where a symlink on the way leads), so it is reachable inside the sandbox by either name.
+    named = (str(Path(p).absolute()) for p in paths)
+    return tuple(dict.fromkeys(q for p in named for q in (p, str(Path(p).resolve()))))
 
 
 @dataclass
