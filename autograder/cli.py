@@ -68,6 +68,18 @@ def main() -> None:
     envvar="AUTOGRADER_SANDBOX",
     help="strict: refuse to grade where student code cannot be isolated; warn: grade anyway, loudly.",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="local: this machine's worker pool; dask: a Dask cluster (--scheduler, or a local one).",
+)
+@click.option(
+    "--scheduler",
+    help="Dask scheduler address, tcp://HOST:PORT (with --executor dask; default: a local cluster of "
+    "--workers single-threaded workers).",
+)
 def grade(
     assignment: str,
     submissions: Path,
@@ -76,6 +88,8 @@ def grade(
     timeout: float | None,
     force: bool,
     sandbox_mode: str,
+    executor: str,
+    scheduler: str | None,
 ) -> None:
     """Grade SUBMISSIONS (student folders or a Canvas zip/folder) against solutions/ASSIGNMENT."""
     progress = Progress(
@@ -94,12 +108,23 @@ def grade(
         mark = "reused" if reused else str(result.status)
         progress.update(task, advance=1, last=f"{result.student_id}: {mark}")
 
+    if scheduler and executor != "dask":
+        _fail_usage(UsageError("--scheduler needs --executor dask."))
     try:
         with progress:
-            report = api.grade(
-                assignment, submissions, out=out, workers=workers, timeout=timeout, force=force,
-                sandbox_mode=sandbox_mode, on_start=on_start, on_result=on_result,
-            )  # fmt: skip
+            if executor == "dask":
+                from autograder.executors import grade_dask
+
+                report = grade_dask(
+                    assignment, submissions, out=out, scheduler=scheduler, local_workers=workers,
+                    timeout=timeout, force=force, sandbox_mode=sandbox_mode, on_start=on_start,
+                    on_result=on_result,
+                )  # fmt: skip
+            else:
+                report = api.grade(
+                    assignment, submissions, out=out, workers=workers, timeout=timeout, force=force,
+                    sandbox_mode=sandbox_mode, on_start=on_start, on_result=on_result,
+                )  # fmt: skip
     except UsageError as error:
         _fail_usage(error)
     Console().print(_summary(report))
@@ -107,6 +132,57 @@ def grade(
         f"Wrote {report.out / 'grades.csv'}, results.json and feedback/ ({len(report.regraded)} graded now)"
     )
     sys.exit(report.exit_status)
+
+
+_SANDBOX = click.option(
+    "--sandbox",
+    "sandbox_mode",
+    type=click.Choice(["strict", "warn"]),
+    default="strict",
+    show_default=True,
+    envvar="AUTOGRADER_SANDBOX",
+    help="As in `grade`.",
+)
+
+
+@main.command("grade-one")
+@click.argument("assignment")
+@click.argument("notebook", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder (created).")
+@click.option("--student", help="Student id (default: the notebook's folder name).")
+@click.option(
+    "--meta",
+    type=click.Path(path_type=Path),
+    help="Job file written by `autograder k8s` (student id, LMS identity, collection problem).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds per submission (overrides autograder.toml).",
+)
+@_SANDBOX
+def grade_one(
+    assignment: str,
+    notebook: Path,
+    out: Path,
+    student: str | None,
+    meta: Path | None,
+    timeout: float | None,
+    sandbox_mode: str,
+) -> None:
+    """Grade one NOTEBOOK in the sandbox; write OUT/.state/<id>.json, feedback/ and autograded/."""
+    from autograder.executors import grade_one as run_one
+
+    try:
+        result = run_one(
+            assignment, notebook, out=out, student=student, meta=meta, timeout=timeout,
+            sandbox_mode=sandbox_mode,
+        )  # fmt: skip
+    except UsageError as error:
+        _fail_usage(error)
+    score = f"{result.total:g} / {result.max_total:g}" if result.status is Status.GRADED else "-"
+    console.print(f"{result.student_id}: {result.status} {score} {result.reason[:160]}".rstrip())
+    sys.exit(ExitStatus.OK if result.status is Status.GRADED else ExitStatus.SOME_FAILED)
 
 
 @main.command()
