@@ -34,28 +34,33 @@ STATE_DIR = ".state"
 INCOMING_DIR = ".incoming"
 ProgressCallback = Callable[[SubmissionResult, bool], None]
 
-# Per-process state of a grading worker: the assignment and one warm sandbox process.
+# Per-process state of a grading worker: the assignment and warm sandbox processes (student, verifier).
 _WORKER: dict = {}
+ROLES = ("student", "verifier")
 
 
-def _new_runner() -> sandbox.Runner:
+def _new_runner(role: str) -> sandbox.Runner:
     config = _WORKER["assignment"].config
     return sandbox.start(
         limits=config.limits,
         env_passthrough=config.env_passthrough,
         preload=config.preload,
         isolation=_WORKER["isolation"],
+        role=role,
     )
 
 
-def _start_runner() -> sandbox.Runner:
-    spare = _WORKER.pop("spare", None)
-    return spare if spare is not None else _new_runner()
+def _start_runner(role: str) -> sandbox.Runner:
+    spare = _WORKER.get("spare", {}).pop(role, None)
+    return spare if spare is not None else _new_runner(role)
 
 
 def _warm_spare() -> None:
-    if "spare" not in _WORKER and _WORKER.get("keep_warm"):
-        _WORKER["spare"] = _new_runner()
+    if _WORKER.get("keep_warm"):
+        spares = _WORKER.setdefault("spare", {})
+        for role in ROLES:
+            if role not in spares:
+                spares[role] = _new_runner(role)
 
 
 def _isolation(mode: str) -> sandbox.Isolation:
@@ -69,8 +74,7 @@ def _isolation(mode: str) -> sandbox.Isolation:
 
 
 def _close_spare() -> None:
-    spare = _WORKER.pop("spare", None)
-    if spare is not None:
+    for spare in _WORKER.pop("spare", {}).values():
         spare.close()
 
 
@@ -388,11 +392,12 @@ def check(notebook: str | Path, *, timeout: float | None = None) -> CheckReport:
         graded = grade_submission(
             sub,
             self_source,
-            start_runner=lambda: sandbox.start(
+            start_runner=lambda role: sandbox.start(
                 limits=config.limits,
                 env_passthrough=config.env_passthrough,
                 preload=config.preload,
                 isolation=sandbox.Isolation("off"),  # a student's own code on their own machine
+                role=role,
             ),
         )
     finally:

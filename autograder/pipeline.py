@@ -2,8 +2,9 @@
 
 ``read`` → ``check_structure`` → ``restore`` → ``execute`` → ``limit_output`` → ``score`` → ``conceal`` →
 ``feedback``. A :class:`~autograder.errors.SubmissionError` from any step becomes a ``failed`` result with
-its reason. The sandboxed process is asked for only when there is code to run, through ``start_runner``,
-so the caller decides how processes are started (and kept warm).
+its reason. The sandboxed processes (the student's and the verifier of its tests, see
+:mod:`autograder.steps.execute`) are asked for only when there is code to run, through
+``start_runner(role)``, so the caller decides how processes are started (and kept warm).
 """
 
 from __future__ import annotations
@@ -53,14 +54,15 @@ def fingerprint(submission: Submission, assignment: Assignment) -> str:
 
 
 def grade_submission(
-    submission: Submission, assignment: Assignment, *, start_runner: Callable[[], Runner]
+    submission: Submission, assignment: Assignment, *, start_runner: Callable[[str], Runner]
 ) -> Graded:
     """Grade one submission.
 
     Args:
         submission: the collected submission.
         assignment: the source of truth.
-        start_runner: returns a started sandbox process (called at most once).
+        start_runner: returns a started sandbox process for a role, ``"student"`` or ``"verifier"``
+            (called at most once each).
 
     Returns:
         The result (graded or failed), the feedback page and the executed notebook (None when failed).
@@ -81,7 +83,13 @@ def grade_submission(
         return Graded(failed, render_failure(failed, assignment=assignment.name), None)
 
     restored, restore_notes = restore(nb, assignment)
-    executed, execution = execute(restored, start_runner())
+    student = start_runner("student")
+    try:
+        verifier = start_runner("verifier")
+    except BaseException:
+        student.close()
+        raise
+    executed, execution = execute(restored, assignment, student, verifier)
     limit_output(executed, max_chars=assignment.config.max_output_chars)
     cells = score(executed, assignment, execution)
     cells = tuple(replace(c, message=redact(c.message, assignment.hidden_lines)) for c in cells)

@@ -105,6 +105,7 @@ class Limits:
     disk_bytes: int = 512 * 1024**2
     max_processes: int = 512
     startup_timeout: float = 60.0
+    transfer_bytes: int = 2 * 1024**3  # one value sent between the student's process and the verifier
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,15 @@ class Execution:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class Cell:
+    """A code cell to run: its notebook index, its source, and whether it is a test (run by the verifier)."""
+
+    index: int
+    source: str
+    test: bool = False
+
+
 def die_with_parent() -> None:
     """Ask Linux to SIGKILL the calling process when its parent dies (no-op elsewhere)."""
     if not sys.platform.startswith("linux"):
@@ -255,8 +265,19 @@ def _preexec(limits: Limits) -> None:
             resource.setrlimit(kind, (value, hard))
 
 
+class _Stop(Exception):
+    """Execution ends early: ``status`` and ``detail`` as in :class:`Execution`."""
+
+    def __init__(self, status: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+GARBLED = "the grading process wrote something unreadable on its result channel"
+
+
 class Runner:
-    """A started sandbox process waiting for its job."""
+    """A started sandbox process: the student's notebook (``role="student"``) or the verifier of its tests."""
 
     def __init__(
         self,
@@ -265,8 +286,10 @@ class Runner:
         env_passthrough: tuple[str, ...],
         preload: tuple[str, ...],
         isolation: Isolation = Isolation(),
+        role: str = "student",
     ) -> None:
         self.limits = limits
+        self.role = role
         self.prefix = resolve(isolation)
         self.workdir = Path(tempfile.mkdtemp(prefix="autograder-"))
         home = self.workdir / ".home"
@@ -280,13 +303,14 @@ class Runner:
             PYTHONDONTWRITEBYTECODE="1",
             PYTHONUNBUFFERED="1",
             AUTOGRADER_PRELOAD=",".join(preload),
+            AUTOGRADER_ROLE=role,
         )
         read_fd, write_fd = os.pipe()
         env["AUTOGRADER_FD"] = str(write_fd)
         self._log = open(self.workdir / ".runner.log", "wb")
         if self.prefix is None:
             command = [sys.executable, "-s", str(RUNNER)]
-            if isolation.mode == "warn":
+            if isolation.mode == "warn" and role == "student":
                 print(
                     "WARNING: autograder: student code runs WITHOUT a sandbox (no namespaces: "
                     f"{probe()[1]}); it can read solutions/, other submissions and the network.",
@@ -314,30 +338,94 @@ class Runner:
         self._buffer = bytearray()
         self._selector = selectors.DefaultSelector()
         self._selector.register(read_fd, selectors.EVENT_READ)
+        self._ready = False
 
-    def _next_message(self, deadline: float) -> dict | None:
-        """The next protocol message, or None when the deadline passed or the process closed the pipe."""
+    def _fill(self, size: int, deadline: float) -> bool:
+        """Read until the buffer holds ``size`` bytes; False on deadline or end of pipe."""
+        while len(self._buffer) < size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._selector.select(timeout=remaining):
+                return False
+            chunk = os.read(self._read_fd, 1 << 20)
+            if not chunk:
+                return False
+            self._buffer += chunk
+        return True
+
+    def _next_message(self, deadline: float) -> tuple[dict, bytes] | None:
+        """The next message and its blob, or None when the deadline passed or the process closed the pipe.
+
+        A message that is not a JSON object, or is larger than the limits, comes back as ``garbled``.
+        """
         scanned = 0
         while (end := self._buffer.find(b"\n", scanned)) < 0:
             scanned = len(self._buffer)
             if scanned > MAX_MESSAGE_BYTES:
-                return {"event": "garbled"}  # a flood on the result pipe must not fill the grader's memory
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._selector.select(timeout=remaining):
+                return {
+                    "event": "garbled"
+                }, b""  # a flood on the result pipe must not fill the grader's memory
+            if not self._fill(scanned + 1, deadline):
                 return None
-            chunk = os.read(self._read_fd, 1 << 20)
-            if not chunk:
-                return None
-            self._buffer += chunk
         line = bytes(self._buffer[:end])
         del self._buffer[: end + 1]
         try:
-            return json.loads(line)
-        except json.JSONDecodeError:
-            return {"event": "garbled"}
+            message = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return {"event": "garbled"}, b""
+        if not isinstance(message, dict):
+            return {"event": "garbled"}, b""
+        size = message.get("blob", 0)
+        if type(size) is not int or not 0 <= size <= self.limits.transfer_bytes:
+            return {"event": "garbled"}, b""
+        if size and not self._fill(size, deadline):
+            return None
+        blob = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return message, blob
+
+    def send(self, message: dict, blob: bytes = b"") -> None:
+        """Write one command (and its blob) to the process.
+
+        Raises:
+            _Stop: the process is gone.
+        """
+        if blob:
+            message = {**message, "blob": len(blob)}
+        try:
+            assert self.process.stdin is not None
+            self.process.stdin.write(json.dumps(message).encode() + b"\n" + blob)
+            self.process.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            raise _Stop("died", self._death_detail()) from None
+
+    def receive(self, deadline: float, timeout: tuple[str, str]) -> tuple[dict, bytes]:
+        """The next message; a missed ``deadline`` raises :class:`_Stop` with ``timeout``, a dead process
+        or an unreadable message with the reason."""
+        received = self._next_message(deadline)
+        if received is None:
+            if time.monotonic() >= deadline:
+                raise _Stop(*timeout)
+            raise _Stop("died", self._death_detail())
+        if received[0].get("event") == "garbled":
+            raise _Stop(
+                "died", GARBLED if self.role == "student" else "the test process sent an unreadable reply"
+            )
+        return received
+
+    def wait_ready(self) -> None:
+        """Wait (at most ``startup_timeout``) for the process's warm-up to end."""
+        if self._ready:
+            return
+        limit = self.limits.startup_timeout
+        message, _ = self.receive(
+            time.monotonic() + limit, ("died", f"the grading process did not start within {limit:g} s")
+        )
+        if message.get("event") != "ready":
+            raise _Stop("died", GARBLED)
+        self._ready = True
 
     def run(self, cells: list[tuple[int, str]]) -> Execution:
-        """Run code cells ``(index, source)`` in order, enforcing the limits, then stop the process.
+        """Run code cells ``(index, source)`` in order as the student's, then stop the process.
 
         Args:
             cells: the code cells to execute, with their notebook indices.
@@ -345,63 +433,7 @@ class Runner:
         Returns:
             The outputs of every cell that finished and how execution ended.
         """
-        result = Execution()
-        start = time.monotonic()
-        try:
-            ready = self._next_message(start + self.limits.startup_timeout)
-            if ready is None or ready.get("event") != "ready":
-                result.status, result.detail = (
-                    "died",
-                    "the grading process did not start: " + self._log_tail(),
-                )
-                return result
-            job = {"cells": [{"index": index, "source": source} for index, source in cells]}
-            start = time.monotonic()
-            try:
-                assert self.process.stdin is not None
-                self.process.stdin.write((json.dumps(job) + "\n").encode())
-                self.process.stdin.close()
-            except BrokenPipeError:
-                result.status, result.detail = "died", "the grading process exited before its job was sent"
-                return result
-            submission_deadline = start + self.limits.submission_timeout
-            current: int | None = None
-            cell_deadline = submission_deadline
-            while True:
-                message = self._next_message(min(cell_deadline, submission_deadline))
-                now = time.monotonic()
-                if message is None:
-                    result.stopped_at = current
-                    if now >= submission_deadline:
-                        result.status = "submission-timeout"
-                        limit = self.limits.submission_timeout
-                        result.detail = f"the notebook exceeded the {limit:g} s limit per submission"
-                    elif now >= cell_deadline:
-                        result.status = "cell-timeout"
-                        result.detail = f"a cell exceeded the {self.limits.cell_timeout:g} s limit per cell"
-                    else:
-                        result.status = "died"
-                        result.detail = self._death_detail()
-                    break
-                event = message.get("event")
-                if event == "start":
-                    current = int(message["index"])
-                    cell_deadline = now + self.limits.cell_timeout
-                elif event == "done":
-                    index = int(message["index"])
-                    result.outputs[index] = list(message.get("outputs", []))
-                    result.execution_counts[index] = int(message.get("execution_count") or 0)
-                    current, cell_deadline = None, submission_deadline
-                elif event == "finished":
-                    break
-                else:
-                    result.status, result.stopped_at = "died", current
-                    result.detail = "the grading process wrote something unreadable on its result channel"
-                    break
-            return result
-        finally:
-            result.seconds = time.monotonic() - start
-            self.close()
+        return run_notebook(self, [Cell(index, source) for index, source in cells])
 
     def _death_detail(self) -> str:
         try:
@@ -415,8 +447,12 @@ class Runner:
             hint = (
                 " (CPU time limit)" if name == "SIGXCPU" else " (memory limit?)" if name == "SIGKILL" else ""
             )
-            return f"the notebook's process was killed by {name}{hint}"
-        return f"the notebook's process exited with code {code}"
+            return f"{self._who} was killed by {name}{hint}"
+        return f"{self._who} exited with code {code}"
+
+    @property
+    def _who(self) -> str:
+        return "the notebook's process" if self.role == "student" else "the test process"
 
     def _log_tail(self) -> str:
         self._log.flush()
@@ -445,6 +481,7 @@ def start(
     env_passthrough: tuple[str, ...] = (),
     preload: tuple[str, ...] = (),
     isolation: Isolation = Isolation(),
+    role: str = "student",
 ) -> Runner:
     """Start a sandboxed runner process that warms up and waits for its job.
 
@@ -453,11 +490,148 @@ def start(
         env_passthrough: names of environment variables copied from this process.
         preload: modules imported before the job arrives (e.g. ``numpy``).
         isolation: the sandbox mode and the extra host paths the notebook may read.
+        role: ``"student"`` (runs the notebook's code) or ``"verifier"`` (runs its tests, see the module
+            docstring).
 
     Returns:
-        The waiting runner; call :meth:`Runner.run` exactly once.
+        The waiting runner; use it for one notebook (:func:`run_notebook` or :meth:`Runner.run`).
 
     Raises:
         Unavailable: strict isolation on a machine that cannot provide it.
     """
-    return Runner(limits=limits, env_passthrough=env_passthrough, preload=preload, isolation=isolation)
+    return Runner(
+        limits=limits, env_passthrough=env_passthrough, preload=preload, isolation=isolation, role=role
+    )
+
+
+_MAX_NAMES = 10_000  # names one cell may report as changed
+_MAX_ERROR_CHARS = 4_000
+
+
+def _relay(
+    request: dict, blob: bytes, student: Runner, deadline: float, timeout: tuple[str, str]
+) -> tuple[dict, bytes]:
+    """Forward one verifier request to the student's process; return its (checked) reply to the verifier."""
+    op = request.get("op")
+    ident = request.get("id")
+    if op == "get" and isinstance(request.get("name"), str):
+        student.send({"op": "get", "id": ident, "name": request["name"]})
+    elif op == "call" and type(request.get("ref")) is int:
+        student.send({"op": "call", "id": ident, "ref": request["ref"], "args": request.get("args")}, blob)
+    else:
+        raise _Stop("died", "the test process sent an unknown request")
+    reply, reply_blob = student.receive(deadline, timeout)
+    if reply.get("event") != "reply" or reply.get("id") != ident:
+        raise _Stop("died", GARBLED)
+    answer: dict = {"op": "reply", "id": ident}
+    if "error" in reply:
+        answer["error"] = str(reply["error"])[:_MAX_ERROR_CHARS]
+    else:
+        answer["value"] = reply.get("value")
+    verifier_blob = reply_blob if "value" in answer else b""
+    return answer, verifier_blob
+
+
+def _await_done(process: Runner, index: int, deadline: float, timeout: tuple[str, str]) -> dict:
+    """Wait for a student cell's ``done`` (a ``start`` may come first)."""
+    while True:
+        message, _ = process.receive(deadline, timeout)
+        event = message.get("event")
+        if event == "start" and message.get("index") == index:
+            continue
+        if event == "done" and message.get("index") == index and isinstance(message.get("outputs"), list):
+            return message
+        raise _Stop(
+            "died", GARBLED if process.role == "student" else "the test process sent an unexpected message"
+        )
+
+
+def run_notebook(
+    student: Runner, cells: list[Cell], *, verifier: Runner | None = None, prelude: str = ""
+) -> Execution:
+    """Run a notebook's code cells in order, then stop both processes.
+
+    Cells that are not tests run in ``student``; test cells run in ``verifier`` (which first runs
+    ``prelude``, the instructor's imports and definitions), asking ``student`` for values and calls through
+    this process (see the module docstring). Errors in a cell do not stop later cells; time limits (per cell,
+    counting the student's time spent answering a test, and per submission) and a dead process do.
+
+    Args:
+        student: the student's started process.
+        cells: the code cells, in notebook order.
+        verifier: the verifier's started process; required when a cell is a test.
+        prelude: source the verifier runs before the first test.
+
+    Returns:
+        The outputs of every cell that finished and how execution ended.
+    """
+    result = Execution()
+    start = time.monotonic()
+    current: int | None = None
+    try:
+        student.wait_ready()
+        if verifier is not None:
+            verifier.wait_ready()
+            if prelude.strip():
+                limit = student.limits.startup_timeout
+                verifier.send({"op": "prelude", "source": prelude})
+                done = _await_done(
+                    verifier, -1, time.monotonic() + limit, ("died", "the tests' set-up timed out")
+                )
+                errors = [o for o in done["outputs"] if o.get("output_type") == "error"]
+                if errors:
+                    raise _Stop(
+                        "died",
+                        f"the tests' set-up failed: {errors[0].get('ename')}: {errors[0].get('evalue')}",
+                    )
+        start = time.monotonic()
+        limits = student.limits
+        submission_deadline = start + limits.submission_timeout
+        stale: set[str] = set()
+        for count, cell in enumerate(cells, start=1):
+            current = cell.index
+            now = time.monotonic()
+            cell_deadline = now + limits.cell_timeout
+            deadline = min(cell_deadline, submission_deadline)
+            timeout = (
+                ("cell-timeout", f"a cell exceeded the {limits.cell_timeout:g} s limit per cell")
+                if cell_deadline < submission_deadline
+                else (
+                    "submission-timeout",
+                    f"the notebook exceeded the {limits.submission_timeout:g} s limit per submission",
+                )
+            )
+            if not cell.test:
+                student.send({"op": "run", "index": cell.index, "source": cell.source})
+                done = _await_done(student, cell.index, deadline, timeout)
+                changed = done.get("changed", [])
+                if isinstance(changed, list) and len(changed) <= _MAX_NAMES:
+                    stale.update(n for n in changed if isinstance(n, str))
+            else:
+                if verifier is None:
+                    raise ValueError("a test cell needs a verifier process")
+                verifier.send(
+                    {"op": "test", "index": cell.index, "source": cell.source, "stale": sorted(stale)}
+                )
+                stale = set()
+                while True:
+                    message, blob = verifier.receive(deadline, timeout)
+                    event = message.get("event")
+                    if event == "request":
+                        verifier.send(*_relay(message, blob, student, deadline, timeout))
+                    elif event == "done" and message.get("index") == cell.index:
+                        done = message
+                        break
+                    elif event != "start":
+                        raise _Stop("died", "the test process sent an unexpected message")
+            result.outputs[cell.index] = list(done.get("outputs", []))
+            result.execution_counts[cell.index] = count
+            current = None
+    except _Stop as stop:
+        result.status, result.detail, result.stopped_at = stop.status, stop.detail, current
+    finally:
+        result.seconds = time.monotonic() - start
+        student.close()
+        if verifier is not None:
+            verifier.close()
+    return result

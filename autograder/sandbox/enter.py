@@ -127,8 +127,10 @@ def build_root(spec: dict) -> str:
     os.chown(home, *owner)
 
     os.makedirs(root + "/.autograder", exist_ok=True)
-    with open(spec["runner"], "rb") as source, open(root + "/.autograder/runner.py", "wb") as copy:
-        copy.write(source.read())
+    for name in ("runner.py", "plaindata.py"):  # the runner loads its codec from its own folder
+        path = os.path.join(os.path.dirname(spec["runner"]), name)
+        with open(path, "rb") as source, open(root + "/.autograder/" + name, "wb") as copy:
+            copy.write(source.read())
     _mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     return root
 

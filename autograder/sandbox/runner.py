@@ -1,27 +1,50 @@
-"""The program that runs inside the sandboxed process: executes code cells like a Jupyter kernel would.
+"""The program that runs inside a sandboxed process: a student's notebook, or the verifier of its tests.
 
-It is started by :mod:`autograder.sandbox` with a fresh working folder as its current directory and
-speaks a line-based JSON protocol on the pipe whose descriptor is in ``AUTOGRADER_FD``:
+It is started by :mod:`autograder.sandbox` with a fresh working folder as its current directory, reads
+commands on standard input and answers on the pipe whose descriptor is in ``AUTOGRADER_FD``. Every message
+is one JSON line, followed by ``blob`` raw bytes when the line says ``"blob": n`` (NumPy arrays as an
+``.npz`` archive, see ``plaindata.py``). It writes ``{"event": "ready"}`` once its warm-up imports are done.
 
-* it writes ``{"event": "ready"}`` once its warm-up imports are done, then reads one job (a JSON object
-  ``{"cells": [{"index": i, "source": "..."}, ...]}``) from standard input;
-* for every cell it writes ``{"event": "start", "index": i}`` and, once the cell finished,
-  ``{"event": "done", "index": i, "outputs": [...], "execution_count": n}`` with nbformat v4 outputs.
+``AUTOGRADER_ROLE=student`` (the default) runs the student's code and answers questions about it:
 
-Cells run in one IPython ``InteractiveShell`` (magics, ``%matplotlib inline`` and rich display work as in a
-kernel) without the ZeroMQ kernel machinery, which is what makes a submission cheap to start. An
+* ``{"op": "run", "index": i, "source": "..."}``: writes ``{"event": "start", "index": i}``, runs the cell,
+  then ``{"event": "done", "index": i, "outputs": [...], "changed": [names]}`` (nbformat v4 outputs; the
+  global names the cell bound, rebound or deleted);
+* ``{"op": "get", "id": k, "name": "W1"}`` and ``{"op": "call", "id": k, "ref": r, "args": tree}``: the value
+  of a global, or what calling a function it sent earlier returns, as ``{"event": "reply", "id": k,
+  "value": tree}`` or ``{"event": "reply", "id": k, "error": "ValueError: ..."}``. What the function
+  prints is dropped (hidden test inputs must not reach the feedback through it).
+
+``AUTOGRADER_ROLE=verifier`` runs test cells and never student code:
+
+* ``{"op": "prelude", "source": "..."}``: the instructor's imports and definitions, run once;
+* ``{"op": "test", "index": i, "source": "...", "stale": [names]}``: runs a test cell in a namespace where a
+  name the tests did not define is looked up in the student's process: it writes ``{"event": "request",
+  "id": k, "op": "get" | "call", ...}`` and waits for the ``{"op": "reply", ...}`` the grader relays. Only
+  plain data comes back (``plaindata.py``); a student function becomes a proxy whose call is such a
+  request. ``stale`` lists the names student cells changed since the last test cell (their copies here are
+  dropped).
+
+Student cells run in one IPython ``InteractiveShell`` (magics, ``%matplotlib inline`` and rich display work as
+in a kernel) without the ZeroMQ kernel machinery, which is what makes a submission cheap to start. An
 exception in a cell becomes an ``error`` output and execution goes on with the next cell, exactly like
 nbgrader's ``allow_errors`` execution. Time limits are enforced from outside (the parent kills the whole
 process group), so nothing here has to cooperate with them.
 
-This file imports nothing from the ``autograder`` package on purpose: the sandbox runs it by path.
+This file imports nothing from the ``autograder`` package on purpose: the sandbox runs it by path, and it
+loads ``plaindata.py`` from its own folder by path before any student code runs.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
+import importlib.util
 import json
 import os
 import sys
+import traceback
+from pathlib import Path
 
 _STREAM_CAP = 200_000  # characters kept per stream per cell; the parent's limit-output step trims further
 
@@ -149,44 +172,264 @@ def _make_shell():
     return shell
 
 
+def _load_plaindata():
+    path = Path(__file__).with_name("plaindata.py")
+    spec = importlib.util.spec_from_file_location("_autograder_plaindata", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Channel:
+    """Commands in (standard input), events out (the protocol pipe); both framed as described above."""
+
+    def __init__(self) -> None:
+        self.out = os.fdopen(int(os.environ.pop("AUTOGRADER_FD")), "wb", buffering=0)
+        self.inp = os.fdopen(os.dup(0), "rb")
+
+    def send(self, message: dict, blob: bytes = b"") -> None:
+        if blob:
+            message = {**message, "blob": len(blob)}
+        self.out.write(json.dumps(message).encode() + b"\n" + blob)
+
+    def receive(self) -> tuple[dict, bytes]:
+        line = self.inp.readline()
+        if not line:
+            raise SystemExit(0)  # the grader is gone
+        message = json.loads(line)
+        size = int(message.get("blob") or 0)
+        blob = self.inp.read(size) if size else b""
+        return message, blob
+
+
+def _error_text(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _quiet(function, *args, **kwargs):
+    """Call ``function`` with what it prints recorded nowhere (the current cell's outputs are kept)."""
+    saved = RECORDER.outputs, dict(RECORDER.stream_chars)
+    RECORDER.reset()
+    try:
+        return function(*args, **kwargs)
+    finally:
+        RECORDER.outputs, RECORDER.stream_chars = saved
+
+
+def _serve_student(channel: _Channel, plaindata, shell) -> None:
+    refs: list = []
+
+    def refer(value) -> int:
+        refs.append(value)
+        return len(refs) - 1
+
+    def reply(request: dict, compute) -> None:
+        try:
+            tree, blob = plaindata.encode(_quiet(compute), refer)
+            channel.send({"event": "reply", "id": request["id"], "value": tree}, blob)
+        except BaseException as error:  # whatever student code raises is the answer
+            if isinstance(error, (SystemExit, KeyboardInterrupt)) and not isinstance(error, Exception):
+                error = RuntimeError(f"{type(error).__name__} raised")
+            channel.send({"event": "reply", "id": request["id"], "error": _error_text(error)})
+
+    namespace = shell.user_ns
+    while True:
+        command, blob = channel.receive()
+        op = command.get("op")
+        if op == "run":
+            RECORDER.reset()
+            before = {name: id(value) for name, value in namespace.items()}
+            channel.send({"event": "start", "index": command["index"]})
+            shell.run_cell(command["source"], store_history=True)
+            after = {name: id(value) for name, value in namespace.items()}
+            changed = sorted(n for n in before.keys() | after.keys() if before.get(n) != after.get(n))
+            channel.send(
+                {"event": "done", "index": command["index"], "outputs": RECORDER.outputs, "changed": changed}
+            )
+        elif op == "get":
+            name = command["name"]
+
+            def value(name=name):
+                if name not in namespace:
+                    raise NameError(f"name {name!r} is not defined")
+                return namespace[name]
+
+            reply(command, value)
+        elif op == "call":
+
+            def result(command=command, blob=blob):
+                decoder = plaindata.Decoder(plaindata.unpack(blob), lambda ref, name: refs[ref])
+                target = refs[command["ref"]]
+                arguments = decoder.decode(command["args"])
+                return target(*arguments[0], **arguments[1])
+
+            reply(command, result)
+        elif op == "end":
+            return
+
+
+class _StudentError(Exception):
+    """An exception raised by the student's code while a test called it."""
+
+
+def _student_exception(text: str) -> Exception:
+    name, _, message = text.partition(": ")
+    known = getattr(builtins, name, None)
+    if isinstance(known, type) and issubclass(known, Exception) and known.__module__ == "builtins":
+        try:
+            return known(message)
+        except TypeError:
+            pass
+    return type(name if name.isidentifier() else "StudentError", (_StudentError,), {})(message)
+
+
+class _Remote:
+    """A function or class in the student's process; calling it is a request (arguments sent as data)."""
+
+    def __init__(self, verifier: _Verifier, ref: int, name: str) -> None:
+        self._verifier, self._ref, self.__name__ = verifier, ref, name
+
+    def __call__(self, *args, **kwargs):
+        return self._verifier.request({"op": "call", "ref": self._ref}, (args, kwargs))
+
+    def __repr__(self) -> str:
+        return f"<student function {self.__name__}>"
+
+
+class _Namespace(dict):
+    """The test cells' globals: what they define, else the student's value of that name (fetched)."""
+
+    def __init__(self, verifier: _Verifier) -> None:
+        super().__init__()
+        self.verifier = verifier
+        self.fixed: set[str] = set()  # the instructor's prelude: never replaced by a student's value
+        self.fetched: dict[str, int] = {}
+
+    def __missing__(self, name: str):
+        if name in builtins.__dict__ or name.startswith("__"):
+            raise KeyError(name)
+        try:
+            value = self.verifier.request({"op": "get", "name": name})
+        except NameError:
+            raise KeyError(name) from None
+        self[name] = value
+        self.fetched[name] = id(value)
+        return value
+
+    def forget(self, stale: list[str]) -> None:
+        """Drop fetched copies (student state moves on) and test values the student's cells replaced."""
+        for name, ident in self.fetched.items():
+            if name in self and id(self[name]) == ident:
+                del self[name]
+        self.fetched = {}
+        for name in stale:
+            if name in self and name not in self.fixed:
+                del self[name]
+
+
+class _Verifier:
+    def __init__(self, channel: _Channel, plaindata) -> None:
+        self.channel = channel
+        self.plaindata = plaindata
+        self.namespace = _Namespace(self)
+        self.next_id = 0
+
+    def _refer(self, value) -> int:
+        if isinstance(value, _Remote):
+            return value._ref
+        raise self.plaindata.TransferError(
+            "a test cannot pass one of its own functions to student code; pass data instead"
+        )
+
+    def request(self, message: dict, payload=None):
+        self.next_id += 1
+        blob = b""
+        if payload is not None:
+            encoder = self.plaindata.Encoder(self._refer)
+            message = {**message, "args": encoder.encode(payload)}
+            blob = self.plaindata.pack(encoder.arrays)
+        self.channel.send({"event": "request", "id": self.next_id, **message}, blob)
+        answer, blob = self.channel.receive()
+        if answer.get("op") != "reply" or answer.get("id") != self.next_id:
+            raise RuntimeError("the grader's answer does not match the request")
+        if "error" in answer:
+            text = str(answer["error"])
+            if message["op"] == "get" and text.startswith("NameError"):
+                raise NameError(text.partition(": ")[2])
+            raise _student_exception(text)
+        return self.plaindata.decode(answer.get("value"), blob, lambda ref, name: _Remote(self, ref, name))
+
+    def run(self, source: str, name: str) -> None:
+        """Run a cell's code in the namespace; record its output, last value and error like a kernel."""
+        try:
+            tree = ast.parse(source, filename=name)
+            last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+            exec(compile(tree, name, "exec"), self.namespace)
+            if last is not None:
+                value = eval(compile(ast.Expression(last.value), name, "eval"), self.namespace)
+                if value is not None:
+                    RECORDER.outputs.append(
+                        {
+                            "output_type": "execute_result",
+                            "data": {"text/plain": repr(value)},
+                            "metadata": {},
+                            "execution_count": None,
+                        }
+                    )
+        except Exception as error:  # a failing test is an error output, as in a kernel
+            RECORDER.outputs.append(
+                {
+                    "output_type": "error",
+                    "ename": type(error).__name__,
+                    "evalue": str(error),
+                    "traceback": traceback.format_exception(error),
+                }
+            )
+
+
+def _serve_verifier(channel: _Channel, plaindata) -> None:
+    verifier = _Verifier(channel, plaindata)
+    while True:
+        command, _blob = channel.receive()
+        op = command.get("op")
+        RECORDER.reset()
+        if op == "prelude":
+            verifier.run(command["source"], "<instructor set-up>")
+            verifier.namespace.fixed = {n for n in verifier.namespace if not n.startswith("__")}
+            channel.send({"event": "done", "index": -1, "outputs": RECORDER.outputs})
+        elif op == "test":
+            verifier.namespace.forget(list(command.get("stale", [])))
+            channel.send({"event": "start", "index": command["index"]})
+            verifier.run(command["source"], f"<test cell {command['index']}>")
+            channel.send({"event": "done", "index": command["index"], "outputs": RECORDER.outputs})
+        elif op == "end":
+            return
+
+
 def main() -> None:
-    """Warm up, read one job from stdin, run its cells and report each on the protocol pipe."""
-    protocol = os.fdopen(int(os.environ.pop("AUTOGRADER_FD")), "w", buffering=1, encoding="utf-8")
-
-    def send(message: dict) -> None:
-        protocol.write(json.dumps(message) + "\n")
-        protocol.flush()
-
+    """Warm up, then serve commands as a student's notebook or as the verifier (``AUTOGRADER_ROLE``)."""
+    channel = _Channel()
+    role = os.environ.pop("AUTOGRADER_ROLE", "student")
+    plaindata = _load_plaindata()
     # The runner's own folder must not shadow student imports; a kernel puts the working folder first.
     sys.path[0] = ""
     for module in filter(None, os.environ.pop("AUTOGRADER_PRELOAD", "").split(",")):
         __import__(module)
-    shell = _make_shell()
-    send({"event": "ready"})
-    # From here on, what reaches the raw descriptors 1 and 2 (os.write, C libraries) is discarded: output
-    # is recorded through sys.stdout/sys.stderr, and a flood must not grow the grader's log file.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
+    shell = _make_shell() if role == "student" else None
+    channel.send({"event": "ready"})
+    # From here on, what reaches the raw descriptors 0, 1 and 2 (os.write, C libraries) is discarded:
+    # output is recorded through sys.stdout/sys.stderr, and a flood must not grow the grader's log file.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
     os.close(devnull)
-
-    job = json.loads(sys.stdin.readline())
-    sys.stdin.close()
     sys.stdin = open(os.devnull, encoding="utf-8")
     sys.stdout, sys.stderr = _Stream("stdout"), _Stream("stderr")
-    for cell in job["cells"]:
-        RECORDER.reset()
-        send({"event": "start", "index": cell["index"]})
-        shell.run_cell(cell["source"], store_history=True)
-        send(
-            {
-                "event": "done",
-                "index": cell["index"],
-                "outputs": RECORDER.outputs,
-                "execution_count": shell.execution_count - 1,
-            }
-        )
-    send({"event": "finished"})
+    if role == "student":
+        _serve_student(channel, plaindata, shell)
+    else:
+        _serve_verifier(channel, plaindata)
 
 
 if __name__ == "__main__":

@@ -1,28 +1,75 @@
-"""Step 3: run the notebook's code cells in a sandboxed process and put the outputs back in place."""
+"""Step 3: run the notebook's code in two sandboxed processes and put the outputs back in place.
+
+Answer cells, the instructor's set-up cells and cells the student added run in the *student's* process.
+Test cells never run there: the *verifier*, a second sandboxed process that student code never touches,
+runs them after the instructor's imports and definitions (the *prelude*, taken from the source notebook,
+never from the submission), and fetches what a test needs from the student's process as plain data (see
+:mod:`autograder.sandbox`). So whatever the student's code does to its own interpreter (exception hooks,
+input or AST transformers, patched ``numpy`` or ``dlcourse``, forged messages) cannot change a verdict:
+at most it makes its own functions return wrong values.
+"""
 
 from __future__ import annotations
 
+import ast
 import copy
 
 import nbformat
 from nbformat import NotebookNode
 
-from autograder.sandbox import Execution, Runner
+from autograder.sandbox import Cell, Execution, Runner, run_notebook
+from autograder.source import Assignment, nb_meta
 
 
-def execute(nb: NotebookNode, runner: Runner) -> tuple[NotebookNode, Execution]:
+def _statements(source: str) -> str:
+    """The top-level imports and function/class definitions of an instructor cell ('' if none)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython syntax (magics, shell escapes): read what is plain Python
+        lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+        try:
+            tree = ast.parse("\n".join(lines))
+        except SyntaxError:
+            return ""
+    kept = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return "\n".join(
+        ast.get_source_segment(source, node) or "" for node in tree.body if isinstance(node, kept)
+    )
+
+
+def prelude(assignment: Assignment) -> str:
+    """What the verifier runs before the tests: the source notebook's set-up imports and definitions."""
+    roles = {spec.grade_id: spec.role for spec in assignment.specs}
+    parts = [
+        _statements(cell.source)
+        for cell in assignment.master.cells
+        if cell.cell_type == "code" and roles.get(nb_meta(cell).get("grade_id"), "protected") == "protected"
+    ]
+    return "\n\n".join(p for p in parts if p)
+
+
+def execute(
+    nb: NotebookNode, assignment: Assignment, student: Runner, verifier: Runner
+) -> tuple[NotebookNode, Execution]:
     """Execute every code cell in order (errors do not stop later cells; time limits and crashes do).
 
     Args:
-        nb: the restored notebook.
-        runner: a started sandbox process (used once).
+        nb: the restored notebook (test cells are the source's).
+        assignment: the source of truth (which cells are tests, the prelude).
+        student: a started sandbox process for the student's code (used once).
+        verifier: a started sandbox process with ``role="verifier"`` for the tests (used once).
 
     Returns:
         The notebook with outputs, and the execution record (which cells ran, how it ended).
     """
     nb = copy.deepcopy(nb)
-    cells = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    execution = runner.run(cells)
+    tests = {spec.grade_id for spec in assignment.specs if spec.role == "test"}
+    cells = [
+        Cell(i, c.source, test=nb_meta(c).get("grade_id") in tests)
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+    ]
+    execution = run_notebook(student, cells, verifier=verifier, prelude=prelude(assignment))
     for index, outputs in execution.outputs.items():
         cell = nb.cells[index]
         cell.outputs = [nbformat.from_dict(o) for o in outputs]
