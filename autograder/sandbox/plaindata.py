@@ -86,9 +86,10 @@ def _keras_kind(value: Any) -> str | None:
 class Encoder:
     """Encodes values; ``refer`` decides how a function or class becomes a reference (None: refused)."""
 
-    def __init__(self, refer: Callable[[Any], int] | None = None) -> None:
+    def __init__(self, refer: Callable[[Any], int] | None = None, *, strict: bool = False) -> None:
         self.arrays: list[np.ndarray] = []
         self.refer = refer
+        self.strict = strict  # raise on a value that cannot cross instead of sending an Unsupported marker
 
     def _array(self, array: np.ndarray) -> dict:
         self.arrays.append(array)
@@ -129,9 +130,9 @@ class Encoder:
         if keras_kind == "history":
             return {
                 "__keras_history__": {
-                    "history": self.encode(dict(value.history), depth + 1),
-                    "params": self.encode(dict(value.params or {}), depth + 1),
-                    "epoch": self.encode(list(value.epoch), depth + 1),
+                    "history": self.encode(dict(getattr(value, "history", {}) or {}), depth + 1),
+                    "params": self.encode(dict(getattr(value, "params", {}) or {}), depth + 1),
+                    "epoch": self.encode(list(getattr(value, "epoch", []) or []), depth + 1),
                 }
             }
         if keras_kind == "model":
@@ -152,7 +153,10 @@ class Encoder:
             }
         if callable(value) and self.refer is not None:
             return {"__remote__": self.refer(value), "name": getattr(value, "__name__", kind.__name__)}
-        return {"__unsupported__": f"{kind.__module__}.{kind.__qualname__}"}
+        name = f"{kind.__module__}.{kind.__qualname__}"
+        if self.strict:
+            raise TransferError(f"a {name} object cannot be sent to student code: send plain data")
+        return {"__unsupported__": name}
 
 
 def pack(arrays: list[np.ndarray]) -> bytes:

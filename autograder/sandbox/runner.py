@@ -346,7 +346,7 @@ class _Verifier:
         self.next_id += 1
         blob = b""
         if payload is not None:
-            encoder = self.plaindata.Encoder(self._refer)
+            encoder = self.plaindata.Encoder(self._refer, strict=True)
             message = {**message, "args": encoder.encode(payload)}
             blob = self.plaindata.pack(encoder.arrays)
         self.channel.send({"event": "request", "id": self.next_id, **message}, blob)
