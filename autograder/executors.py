@@ -173,7 +173,6 @@ def _run_here(bundle: dict[str, bytes], job: dict[str, Any], timeout: float | No
     outcome = read_outcome(out, name, job["student_id"])
     for path in api._student_paths(out, name, job["student_id"]):
         path.unlink(missing_ok=True)
-    outcome["worker"] = os.uname().nodename
     return outcome
 
 
@@ -193,11 +192,18 @@ def run_job(
         sandbox_mode: ``strict`` or ``warn``, as given to ``grade``.
 
     Returns:
-        ``{"result": dict, "feedback": html, "executed": notebook text or None, "worker": host name}``.
+        ``{"result": dict, "feedback": html, "executed": notebook text or None, "worker": address}``.
     """
+    from distributed import get_worker
+
     with _REMOTE_LOCK:
         pool = _grading_thread()
-    return pool.submit(_run_here, bundle, job, timeout, sandbox_mode).result()
+    outcome = pool.submit(_run_here, bundle, job, timeout, sandbox_mode).result()
+    try:
+        outcome["worker"] = get_worker().address
+    except ValueError:  # called outside a Dask worker
+        outcome["worker"] = os.uname().nodename
+    return outcome
 
 
 def grade_one(
@@ -358,6 +364,10 @@ def grade_dask(
     return reports.GradeReport(loaded.name, out_path, ordered, tuple(s.student_id for s in plan.todo))
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 def _dask_batch(
     client: Any,
     bundle: dict[str, bytes],
@@ -370,8 +380,9 @@ def _dask_batch(
 ) -> dict[str, SubmissionResult]:
     from distributed import as_completed
 
-    [bundle_future] = client.scatter([bundle], broadcast=False, hash=True)
     digest = bundle_digest(bundle)[:12]
+    # A task rather than scattered data: if the worker holding it dies, the scheduler recomputes it.
+    bundle_future = client.submit(_same, bundle, key=f"autograder-bundle-{digest}", pure=False)
     by_key: dict[str, Submission] = {}
     futures = []
     for sub in todo:
