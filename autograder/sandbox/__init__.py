@@ -38,24 +38,31 @@ is started). ``isolation="strict"`` (the default) refuses to grade when it fails
 with the reason and how to fix it); ``"warn"`` grades with rlimits and timeouts only and says so loudly on
 stderr for every submission; ``"off"`` is only for a student's self-check of their own notebook.
 
-**Verdicts (not done yet).** Today pass/fail is read from the outputs the runner reports, and the runner
-shares its process with student code, which can write on the result pipe, replace ``sys.excepthook`` or
-IPython's traceback display, register input or AST transformers, or monkeypatch ``numpy``/``math``/
-``dlcourse.gradcheck`` so every comparison passes. The sandbox keeps such a forgery to that student's own
-grade; the planned design removes it:
+**Verdicts are computed where student code never ran.** Whatever the student's process reports can be
+forged: its code can replace ``sys.excepthook`` or IPython's traceback display, register input or AST
+transformers that empty later cells, monkeypatch ``numpy``/``math``/``dlcourse.gradcheck`` so every
+comparison passes, or write fake results on its own result pipe. So a submission runs in *two* sandboxes
+(:func:`run_notebook`, started with ``role="student"`` and ``role="verifier"``):
 
-1. the student's sandbox runs the answer and added cells only (test cells never run there);
-2. a *verifier* process, fresh and never touched by student code, runs the test cells. Where a test needs
-   the student's work it sends the student's sandbox a request ("call ``softmax`` on this array", "the
-   value of ``W1``", "the model's weights") and gets back plain data only: JSON numbers and strings, ``.npz``
-   arrays loaded with ``allow_pickle=False``, weights as ``.npz``, never pickles or code;
-3. the verifier compares them with the instructor's reference (computed in the verifier) and decides each
-   test; its verdicts are the only thing ``score`` reads. A student process can then only lie about its
-   own return values, which is the same as a wrong answer.
+1. the student's process runs the answer cells, the instructor's set-up cells and any cell the student
+   added, in order; test cells never run there, so their code (hidden tests included) never enters it;
+2. the verifier, a fresh process that never runs student code, first runs the instructor's imports and
+   definitions taken from the *source* notebook (so ``np``, ``keras`` or ``check_gradient`` in a test are its
+   own), then each test cell when its turn comes. A name a test uses and did not define is fetched from
+   the student's process; a student function arrives as a proxy whose call is a request ("call ``sigmoid``
+   with this array"). Requests and answers travel through the grader (this module), which checks their
+   framing and sizes, and carry plain data only (``plaindata.py``: JSON, ``.npz`` arrays loaded with
+   ``allow_pickle=False``, Keras models as configuration + weights rebuilt in Keras's safe mode, never
+   pickles or code);
+3. only the verifier's outputs fill the test cells, and ``score`` reads verdicts from them alone. A student
+   process can then only lie about its own return values, which is the same as a wrong answer; a
+   look-alike value (a ``float`` subclass equal to everything) arrives unusable; a message it forges on its
+   pipe breaks the protocol and ends its run.
 
-Test cells that call student functions become request lists (inputs chosen by the verifier, hidden tests
-included) instead of free code; the homeworks' tests are written that way first (``square(3) == 9`` is a
-request for ``square`` on ``3`` and a comparison in the verifier).
+What the student's functions print while a test calls them is dropped (it could echo hidden inputs). Test
+code sees the student's values as copies taken when first used in that cell (a test that mutates an
+argument does not see the change in the student's process), and values a test defines are not visible to
+later answer cells.
 
 A process can be started before its job is known (:func:`start` then :meth:`Runner.run`), which lets a
 worker keep one warm sandbox ready while it finishes the previous submission. The pipeline only sees

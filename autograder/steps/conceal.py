@@ -4,8 +4,9 @@ Test cells get their *released* source back (hidden part removed), errors raised
 hidden tests lose their traceback (which quotes the failing line) and keep ``ename: evalue``, and any
 hidden test line echoed by student code (``print(In)``) is replaced in every output.
 
-Limitation: this stops plain echoes, not a student who encodes the hidden source before printing it;
-the later sandbox (verdicts computed outside the student's process) is the real answer to that.
+Since test cells run in the verifier (see :mod:`autograder.steps.execute`), hidden test code never
+reaches the student's process at all; this step is the second line: it keeps hidden lines out of the
+feedback whatever process printed them.
 """
 
 from __future__ import annotations
