@@ -191,6 +191,7 @@ def grade(
     if timeout is not None and timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds.")
     isolation = _isolation(sandbox_mode)
+    sandbox.sweep()  # working folders and cgroups a killed grader left behind
     root_path = Path.cwd() if root is None else Path(root)
     loaded = _with_timeout(load_assignment(assignment, root=root_path), timeout)
     out_path = Path(out).resolve()

@@ -89,7 +89,8 @@ def grade_submission(
     except BaseException:
         student.close()
         raise
-    executed, execution = execute(restored, assignment, student, verifier)
+    submitted = (f"{assignment.name}.ipynb", submission.notebook.read_bytes())
+    executed, execution = execute(restored, assignment, student, verifier, notebook=submitted)
     limit_output(executed, max_chars=assignment.config.max_output_chars)
     cells = score(executed, assignment, execution)
     cells = tuple(replace(c, message=redact(c.message, assignment.hidden_lines)) for c in cells)

@@ -256,3 +256,31 @@ def test_bad_configuration_is_a_usage_error_that_says_what_to_fix(tmp_path):
     config = load_config(tmp_path)
     assert config.limits.cell_timeout == 120 and config.limits.memory_bytes == 6 * 1024**3
     assert os.environ.get("DLCOURSE_DATA") is None or "DLCOURSE_DATA" in config.env_passthrough
+
+
+def test_the_working_folder_holds_the_notebook_and_the_assignments_data_files_only(toy, tmp_path):
+    import shutil
+    from dataclasses import replace
+
+    folder = tmp_path / "toy"
+    shutil.copytree(toy.folder, folder)
+    (folder / "scores.csv").write_text("a,b\n1,2\n")
+    (folder / "data").mkdir()
+    (folder / "data" / "weights.txt").write_text("0.5")
+    (folder / "autograder.toml").write_text("[limits]\ncell_timeout = 5\n")
+    assignment = replace(toy, folder=folder)
+    nb, _ = restore(_read(toy, "correct"), assignment)
+    probe = (
+        "import os\nprint(sorted(os.listdir('.')), open('data/weights.txt').read(), open('toy.ipynb').read())"
+    )
+    nb.cells.append(nbformat.v4.new_code_cell(probe))
+    lim = sandbox.Limits(cell_timeout=5.0, submission_timeout=20.0)
+    student, verifier = (
+        sandbox.start(limits=lim, preload=("numpy",), role=r) for r in ("student", "verifier")
+    )
+    executed, execution = execute(nb, assignment, student, verifier, notebook=("toy.ipynb", b'{"cells": []}'))
+    assert execution.status == "finished"
+    assert (
+        executed.cells[-1].outputs[0]["text"]
+        == "['.home', 'data', 'scores.csv', 'toy.ipynb'] 0.5 {\"cells\": []}\n"
+    )

@@ -371,3 +371,55 @@ def test_an_ordinary_user_gets_the_same_grades_through_a_user_namespace():
         assert _planted_files() == [] and _hostile_processes() == []
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+FORKING_MEMORY_BOMB = """\
+import os, time
+children = []
+for _ in range(3):  # 3 x 600 MB, each child under the 1 GB per-process limit
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(600 * 1024**2)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        time.sleep(1)
+        os._exit(0)
+    children.append(pid)
+print([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children])
+"""
+
+
+def test_a_forking_memory_bomb_is_bounded_by_the_sandboxs_memory_limit_as_a_whole(capfd):
+    from autograder.sandbox import cgroups
+
+    isolation = sandbox.Isolation("strict", sandbox.default_expose())
+    runner = sandbox.start(limits=sandbox.Limits(cell_timeout=30, memory_bytes=1024**3), isolation=isolation)
+    group = runner.cgroup
+    execution = runner.run([(0, FORKING_MEMORY_BOMB)])
+    if os.geteuid() != 0 and group is None:  # no writable cgroup: per-process limits only, and it says so
+        assert "memory and process limits apply per process" in capfd.readouterr().err
+        return
+    assert group is not None, cgroups.parents()[1]  # root always gets a cgroup here
+    codes = ast.literal_eval(execution.outputs[0][0]["text"])
+    assert codes.count(-9) >= 1 and codes.count(0) >= 1, codes  # the kernel killed what did not fit
+    assert not any(folder.exists() for folder in group.folders)  # and the group is gone
+
+
+def test_a_killed_graders_leftovers_are_swept(tmp_path):
+    from autograder.sandbox import cgroups
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = Path(tempfile.gettempdir()) / f"{sandbox.WORKDIR_PREFIX}{dead.pid}-x1"
+    (stale / ".home").mkdir(parents=True)
+    live = Path(tempfile.mkdtemp(prefix=f"{sandbox.WORKDIR_PREFIX}{os.getpid()}-"))
+    folders, _why = cgroups.parents()
+    stale_groups = [parent / f"{cgroups.PREFIX}{dead.pid}-x1" for parent in folders]
+    for folder in stale_groups:
+        folder.mkdir()
+    try:
+        assert sandbox.sweep() >= 1 + len(stale_groups)
+        assert not stale.exists() and live.is_dir()
+        assert not any(folder.exists() for folder in stale_groups)
+    finally:
+        shutil.rmtree(live, ignore_errors=True)

@@ -28,10 +28,10 @@ size-limited tmpfs disk fillers (working folder, ``/tmp``,     the mount namespa
 wall clock         loops, sleeping forever, ignored SIGINT:    nothing: enforced from here by ``SIGKILL`` to
                    the whole process group is killed at the    the process group (and so the namespace's
                    per-cell and per-submission limits          init, which takes everything with it)
+cgroups            memory and processes of the whole sandbox   a writable cgroup (root, or a delegated
+(``cgroups.py``)   (a forking memory bomb), on top of the      subtree); without one the rlimits are the
+                   per-process rlimits                         limits and a note says so once per run
 =================  ==========================================  =============================================
-
-cgroups (a memory and pids limit shared by a whole submission, CPU shares) are not used yet; the machine's
-v1 ``memory``/``pids`` hierarchies are writable by root and would replace ``RLIMIT_AS``/``RLIMIT_NPROC``.
 
 **Where a layer is missing.** The namespace layer is probed once per process (:func:`probe`, a real sandbox
 is started). ``isolation="strict"`` (the default) refuses to grade when it fails (:class:`Unavailable`,
@@ -88,6 +88,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.sandbox import cgroups
+
 RUNNER = Path(__file__).with_name("runner.py")
 ENTER = Path(__file__).with_name("enter.py")
 _BASE_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
@@ -95,6 +97,25 @@ MODES = ("strict", "warn", "off")
 MAX_MESSAGE_BYTES = 128 * 1024**2  # one result message (a cell's outputs); more is an attack
 UID_BASE, UID_RANGE = 200_000, 800_000  # unprivileged uids with no account (no files outside a sandbox)
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+
+
+WORKDIR_PREFIX = "autograder-"
+
+
+@functools.cache
+def _note_once(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def sweep() -> int:
+    """Remove working folders and cgroups left by graders that were killed (SIGKILL); return how many."""
+    removed = cgroups.sweep()
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*-*"):
+        pid = folder.name[len(WORKDIR_PREFIX) :].split("-")[0]
+        if pid.isdigit() and folder.is_dir() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += not folder.exists()
+    return removed
 
 
 class Unavailable(RuntimeError):
@@ -256,8 +277,10 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _preexec(limits: Limits) -> None:
+def _preexec(limits: Limits, group: cgroups.Cgroup | None) -> None:
     die_with_parent()
+    if group is not None:
+        group.join()  # before anything runs: every process the sandbox starts is counted
     cpu = int(limits.submission_timeout * max(os.cpu_count() or 1, 1) + 60)
     for kind, value in (
         (resource.RLIMIT_CPU, cpu),
@@ -298,7 +321,15 @@ class Runner:
         self.limits = limits
         self.role = role
         self.prefix = resolve(isolation)
-        self.workdir = Path(tempfile.mkdtemp(prefix="autograder-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
+        self.cgroup: cgroups.Cgroup | None = None
+        if isolation.mode != "off":
+            self.cgroup, why = cgroups.create(limits.memory_bytes, limits.max_processes)
+            if self.cgroup is None:
+                _note_once(
+                    f"note: autograder: {why}; memory and process limits apply per process (rlimits), "
+                    "not to a sandbox as a whole"
+                )
         home = self.workdir / ".home"
         home.mkdir()
         env = {key: os.environ[key] for key in (*_BASE_ENV, *env_passthrough) if key in os.environ}
@@ -337,7 +368,7 @@ class Runner:
                 stderr=self._log,
                 pass_fds=(write_fd,),
                 start_new_session=True,
-                preexec_fn=lambda: _preexec(limits),
+                preexec_fn=lambda: _preexec(limits, self.cgroup),
             )
         finally:
             os.close(write_fd)
@@ -451,9 +482,14 @@ class Runner:
             code = -(code - 128)  # enter.py reports a runner killed by signal N as 128 + N
         if code < 0:
             name = signal.Signals(-code).name
-            hint = (
-                " (CPU time limit)" if name == "SIGXCPU" else " (memory limit?)" if name == "SIGKILL" else ""
-            )
+            if name == "SIGXCPU":
+                hint = " (CPU time limit)"
+            elif name == "SIGKILL" and self.cgroup is not None and self.cgroup.oom_killed():
+                hint = f" (the sandbox's memory limit, {self.limits.memory_bytes / 1024**3:g} GB)"
+            elif name == "SIGKILL":
+                hint = " (memory limit?)"
+            else:
+                hint = ""
             return f"{self._who} was killed by {name}{hint}"
         return f"{self._who} exited with code {code}"
 
@@ -479,6 +515,8 @@ class Runner:
         with contextlib.suppress(OSError):
             os.close(self._read_fd)
         self._log.close()
+        if self.cgroup is not None:
+            self.cgroup.remove()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -554,7 +592,12 @@ def _await_done(process: Runner, index: int, deadline: float, timeout: tuple[str
 
 
 def run_notebook(
-    student: Runner, cells: list[Cell], *, verifier: Runner | None = None, prelude: str = ""
+    student: Runner,
+    cells: list[Cell],
+    *,
+    verifier: Runner | None = None,
+    prelude: str = "",
+    files: dict[str, bytes] | None = None,
 ) -> Execution:
     """Run a notebook's code cells in order, then stop both processes.
 
@@ -568,6 +611,7 @@ def run_notebook(
         cells: the code cells, in notebook order.
         verifier: the verifier's started process; required when a cell is a test.
         prelude: source the verifier runs before the first test.
+        files: files to put in the student's working folder first (relative path: content).
 
     Returns:
         The outputs of every cell that finished and how execution ended.
@@ -577,6 +621,8 @@ def run_notebook(
     current: int | None = None
     try:
         student.wait_ready()
+        for name, data in (files or {}).items():
+            student.send({"op": "file", "name": name}, data)
         if verifier is not None:
             verifier.wait_ready()
             if prelude.strip():

@@ -7,6 +7,8 @@ is one JSON line, followed by ``blob`` raw bytes when the line says ``"blob": n`
 
 ``AUTOGRADER_ROLE=student`` (the default) runs the student's code and answers questions about it:
 
+* ``{"op": "file", "name": "data/x.csv"}`` + blob: writes a file into the working folder (the submitted
+  notebook and the assignment's data files arrive this way, before the first cell);
 * ``{"op": "run", "index": i, "source": "..."}``: writes ``{"event": "start", "index": i}``, runs the cell,
   then ``{"event": "done", "index": i, "outputs": [...], "changed": [names]}`` (nbformat v4 outputs; the
   global names the cell bound, rebound or deleted);
@@ -247,6 +249,14 @@ def _serve_student(channel: _Channel, plaindata, shell) -> None:
             channel.send(
                 {"event": "done", "index": command["index"], "outputs": RECORDER.outputs, "changed": changed}
             )
+        elif op == "file":  # the submitted notebook and the assignment's data files, into the working folder
+            path = Path(str(command.get("name", "")))
+            if path.parts and not path.is_absolute() and ".." not in path.parts:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(blob)
+                except OSError:
+                    pass  # a full disk shows when the notebook needs the file
         elif op == "get":
             name = command["name"]
 

@@ -48,8 +48,26 @@ def prelude(assignment: Assignment) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
+SKIPPED = ("autograder.toml", ".ipynb_checkpoints", "__pycache__")
+
+
+def data_files(assignment: Assignment) -> dict[str, bytes]:
+    """The assignment's data files (what nbgrader releases beside the notebook), by relative path."""
+    files = {}
+    for path in sorted(assignment.folder.rglob("*")):
+        relative = path.relative_to(assignment.folder)
+        if path.is_file() and not path.is_symlink() and path.suffix != ".ipynb":
+            if not any(part in SKIPPED or part.startswith(".") for part in relative.parts):
+                files[relative.as_posix()] = path.read_bytes()
+    return files
+
+
 def execute(
-    nb: NotebookNode, assignment: Assignment, student: Runner, verifier: Runner
+    nb: NotebookNode,
+    assignment: Assignment,
+    student: Runner,
+    verifier: Runner,
+    notebook: tuple[str, bytes] | None = None,
 ) -> tuple[NotebookNode, Execution]:
     """Execute every code cell in order (errors do not stop later cells; time limits and crashes do).
 
@@ -58,6 +76,8 @@ def execute(
         assignment: the source of truth (which cells are tests, the prelude).
         student: a started sandbox process for the student's code (used once).
         verifier: a started sandbox process with ``role="verifier"`` for the tests (used once).
+        notebook: the submitted file's name and bytes, put in the working folder beside the assignment's
+            data files (the student's working folder holds nothing else but its private HOME).
 
     Returns:
         The notebook with outputs, and the execution record (which cells ran, how it ended).
@@ -69,7 +89,10 @@ def execute(
         for i, c in enumerate(nb.cells)
         if c.cell_type == "code"
     ]
-    execution = run_notebook(student, cells, verifier=verifier, prelude=prelude(assignment))
+    files = data_files(assignment)
+    if notebook is not None:
+        files[notebook[0]] = notebook[1]
+    execution = run_notebook(student, cells, verifier=verifier, prelude=prelude(assignment), files=files)
     for index, outputs in execution.outputs.items():
         cell = nb.cells[index]
         cell.outputs = [nbformat.from_dict(o) for o in outputs]
