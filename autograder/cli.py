@@ -187,6 +187,78 @@ def grade_one(
 
 @main.command()
 @click.argument("assignment")
+@click.argument("submissions", type=click.Path(path_type=Path))
+@click.option("--image", required=True, help="The grading image (build it from the written Dockerfile).")
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Folder for the manifests (created)."
+)
+@click.option(
+    "--parallelism", default=10, show_default=True, type=click.IntRange(min=1), help="Pods at once."
+)
+@click.option("--cpus", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="CPU request and limit per pod (memory comes from autograder.toml).")  # fmt: skip
+@click.option("--namespace", help="Kubernetes namespace (default: the current context's).")
+@click.option("--results-pvc", default="autograder-results", show_default=True, help="Claim for the results.")
+@click.option("--jobs-pvc", help="Claim holding the written jobs/ folder, instead of ConfigMaps.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds per submission (overrides autograder.toml).",
+)
+def k8s(
+    assignment: str,
+    submissions: Path,
+    image: str,
+    out: Path,
+    parallelism: int,
+    cpus: float,
+    namespace: str | None,
+    results_pvc: str,
+    jobs_pvc: str | None,
+    timeout: float | None,
+) -> None:
+    """Write an Indexed Job (one pod per submission), its ConfigMaps and a Dockerfile to OUT."""
+    from autograder.k8s import write_manifests
+
+    try:
+        plan = write_manifests(
+            assignment, submissions, image=image, out=out, parallelism=parallelism, cpus=cpus,
+            namespace=namespace, results_pvc=results_pvc, jobs_pvc=jobs_pvc, timeout=timeout,
+        )  # fmt: skip
+    except UsageError as error:
+        _fail_usage(error)
+    carried = (
+        f"{plan.configmaps} ConfigMap(s)" if not jobs_pvc else f"the claim {jobs_pvc} (copy jobs/ there)"
+    )
+    console.print(
+        f"Wrote {plan.folder / 'job.yaml'} (Job {plan.name}: {plan.count} pods, notebooks in {carried}), "
+        f"Dockerfile and plan.json. Next: build and push the image, `kubectl apply -f job.yaml`, copy the "
+        f"results volume to a folder, then `autograder collect {assignment} {plan.folder} FOLDER --out OUT`."
+    )
+
+
+@main.command()
+@click.argument("assignment")
+@click.argument("plan", type=click.Path(path_type=Path))
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder (created).")
+def collect(assignment: str, plan: Path, results: Path, out: Path) -> None:
+    """Gather pod RESULTS (a copy of the results volume) for the Job written to PLAN into OUT."""
+    from autograder.collect_results import collect_results
+
+    try:
+        report = collect_results(assignment, plan, results, out=out)
+    except UsageError as error:
+        _fail_usage(error)
+    Console().print(_summary(report))
+    console.print(
+        f"Wrote {report.out / 'grades.csv'}, results.json and feedback/ ({len(report.regraded)} collected)"
+    )
+    sys.exit(report.exit_status)
+
+
+@main.command()
+@click.argument("assignment")
 def release(assignment: str) -> None:
     """Generate assignments/ASSIGNMENT from solutions/ASSIGNMENT with nbgrader generate_assignment."""
     try:

@@ -1,0 +1,147 @@
+"""Gathering the results pods wrote (``autograder collect``) into the same ``OUT/`` as a local run.
+
+Pod *i* of the Job written by :mod:`autograder.k8s` writes ``RESULTS/<i>/.state/<id>.json`` (last,
+atomically), ``RESULTS/<i>/feedback/`` and ``RESULTS/<i>/autograded/``. :func:`collect_results` checks each
+against ``plan.json`` (the student of index *i* and the fingerprint of their submission and of the source)
+and stores it under ``OUT/`` where ``grade`` stores it, then writes ``grades.csv``, ``results.json`` and the
+gradebook from every student's result.
+
+A pod result that is missing (the pod has not finished, failed, or was not copied) or unusable (not JSON, not
+a result, another student's, another source's) is not a grade: that student's row is ``failed`` with the
+reason and what to do, and nothing is stored for them, so a later ``collect`` (once the pod result is there)
+or ``grade`` on the same ``OUT/`` fills it in. A result stored by an earlier ``collect`` with the right
+fingerprint is kept when its pod folder is gone, so no grade is lost between collections.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from autograder import api, reports
+from autograder.errors import UsageError
+from autograder.executors import store_outcome
+from autograder.results import LmsIdentity, Status, SubmissionResult
+from autograder.source import load_assignment
+
+
+def _read_plan(plan_dir: Path) -> dict[str, Any]:
+    path = plan_dir / "plan.json"
+    try:
+        plan = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(plan.get("submissions"), list) or "assignment" not in plan:
+            raise ValueError("not a plan written by `autograder k8s`")
+    except (OSError, ValueError, AttributeError) as error:
+        raise UsageError(
+            f"cannot read {path} ({error}): pass the folder `autograder k8s ... --out FOLDER` wrote."
+        ) from None
+    return plan
+
+
+def _pod_result(folder: Path, entry: dict[str, Any], assignment: str) -> tuple[dict[str, Any] | None, str]:
+    """The outcome pod ``entry["index"]`` wrote, or None and why it cannot be used."""
+    index, student = entry["index"], entry["student_id"]
+    state = api._student_paths(folder, assignment, student)[2]
+    where = f"pod {index} (job completion index {index})"
+    if not state.is_file():
+        found = sorted(p.name for p in (folder / api.STATE_DIR).glob("*.json")) if folder.is_dir() else []
+        detail = f"it holds {', '.join(found)}" if found else f"{folder} is missing or empty"
+        return None, (
+            f"no result from {where}: {detail}; check the pod (kubectl logs), copy its results folder, "
+            "and run collect again"
+        )
+    try:
+        data = json.loads(state.read_text(encoding="utf-8"))
+        result = SubmissionResult.from_dict(data)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+        return (
+            None,
+            f"the result of {where} is unreadable ({type(error).__name__}: {error}); re-run index {index}",
+        )
+    if result.student_id != student:
+        return (
+            None,
+            f"the result of {where} is for {result.student_id!r}, not {student!r}; re-run index {index}",
+        )
+    if result.fingerprint != entry["fingerprint"]:
+        return None, (
+            f"the result of {where} was graded from another submission, source or settings (fingerprint "
+            f"mismatch); re-run index {index} with this image"
+        )
+    feedback, executed, _state = api._student_paths(folder, assignment, student)
+    try:
+        html = feedback.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        return None, f"the feedback of {where} is unreadable ({error}); re-run index {index}"
+    notebook = executed.read_text(encoding="utf-8") if executed.is_file() else None
+    return {"result": result.to_dict(), "feedback": html, "executed": notebook}, ""
+
+
+def _stored(out: Path, assignment: str, entry: dict[str, Any]) -> SubmissionResult | None:
+    state = api._student_paths(out, assignment, entry["student_id"])[2]
+    try:
+        result = SubmissionResult.from_dict(json.loads(state.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return result if result.fingerprint == entry["fingerprint"] else None
+
+
+def collect_results(
+    assignment: str | Path,
+    plan_dir: str | Path,
+    results: str | Path,
+    *,
+    out: str | Path,
+    root: str | Path | None = None,
+) -> reports.GradeReport:
+    """Gather pod results into ``out`` and write its reports.
+
+    Args:
+        assignment: the assignment's name (under ``ROOT/solutions``) or its source folder.
+        plan_dir: the folder ``autograder k8s`` wrote (its ``plan.json``).
+        results: a copy of the results volume (``<index>/`` folders).
+        out: output folder (created).
+        root: the course root (default: current directory).
+
+    Returns:
+        The report: every planned student once, failed with a reason where no usable pod result exists.
+
+    Raises:
+        UsageError: no plan, or a plan for another assignment or another version of its source.
+    """
+    plan = _read_plan(Path(plan_dir))
+    root_path = Path.cwd() if root is None else Path(root)
+    loaded = api._with_timeout(load_assignment(assignment, root=root_path), plan.get("timeout"))
+    if plan["assignment"] != loaded.name or plan.get("assignment_fingerprint") != loaded.fingerprint:
+        raise UsageError(
+            f"{Path(plan_dir) / 'plan.json'} was written for {plan['assignment']} as its source was then; "
+            f"solutions/{loaded.name} differs now. Collect with the source the image was built from."
+        )
+    results_path = Path(results)
+    if not results_path.is_dir():
+        raise UsageError(f"no results folder {results_path}: copy the results volume there first.")
+    out_path = Path(out).resolve()
+    out_path.mkdir(parents=True, exist_ok=True)
+    ordered, collected = [], []
+    for entry in plan["submissions"]:
+        outcome, why = _pod_result(results_path / str(entry["index"]), entry, loaded.name)
+        if outcome is not None:
+            ordered.append(store_outcome(out_path, loaded.name, outcome))
+            collected.append(entry["student_id"])
+            continue
+        earlier = _stored(out_path, loaded.name, entry)
+        ordered.append(
+            earlier
+            if earlier is not None
+            else SubmissionResult(
+                entry["student_id"],
+                Status.FAILED,
+                reason=why,
+                lms=LmsIdentity(**entry["lms"]) if entry.get("lms") else None,
+                fingerprint=entry["fingerprint"],
+            )
+        )
+    results_tuple = tuple(ordered)
+    api.write_reports(out_path, loaded, results_tuple)
+    return reports.GradeReport(loaded.name, out_path, results_tuple, tuple(collected))
