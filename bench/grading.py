@@ -10,6 +10,17 @@ and prints wall times, the ratios, and whether both tools gave every student the
 (they may differ only where nbgrader zeroes a test for writing to stderr).
 
 Usage: ``python bench/grading.py [--hw1 40] [--hw2 8]`` from the repository root (``--hw2 0`` skips Keras).
+
+``--what scale`` measures grading at scale instead (see README, "Grading at scale"):
+
+* ``--hw1`` (default 200) hw1 submissions with the local pool (``--workers 2``) and on Dask with the same
+  cores (2 workers x 1 thread): a cluster started by ``--executor dask`` for the run (its start-up
+  included), and a standing cluster (a ``dask scheduler`` and two ``dask worker`` processes started
+  beforehand); the overhead of each against the pool, and whether every grade is identical;
+* ``--hw2`` (default 4) hw2 submissions with the local pool, giving the cost of one hw2 submission per core,
+  and from it the projected wall time of ``--project`` (default 5000) hw2 submissions on ``--nodes``
+  nodes of ``--cores`` cores each (one grading worker per core; memory permitting, see hw2's limits).
+
 Timings on a shared machine are inflated by whatever else runs; compare ratios from one run.
 """
 
@@ -18,8 +29,10 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -148,20 +161,131 @@ def bench(assignment: str, count: int, work: Path) -> None:
         print(f"    {line}")
 
 
+def _grade(assignment: str, subs: Path, out: Path, *extra: str) -> tuple[float, dict[str, dict]]:
+    """Time one ``autograder grade`` run; return seconds and results.json's students."""
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", assignment, str(subs), "--out", str(out), "--force",
+         *extra],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    seconds = time.monotonic() - start
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"autograder grade {' '.join(extra)} failed:\n{done.stderr[-3000:]}")
+    return seconds, json.loads((out / "results.json").read_text())["students"]
+
+
+class StandingCluster:
+    """A ``dask scheduler`` and ``workers`` single-threaded ``dask worker`` processes on this machine."""
+
+    def __init__(self, workers: int, logs: Path) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.address = f"tcp://127.0.0.1:{port}"
+        dask = str(Path(sys.executable).parent / "dask")
+        self.logs = logs
+        self.procs = [self._start("scheduler", [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                                "--no-dashboard"])]  # fmt: skip
+        self._wait("scheduler", "Scheduler at", 1)
+        for i in range(workers):
+            self.procs.append(self._start(f"worker{i}", [dask, "worker", self.address, "--nthreads", "1",
+                                                         "--nworkers", "1", "--no-dashboard"]))  # fmt: skip
+        self._wait("scheduler", "Register worker", workers)
+
+    def _start(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "wb")
+        return subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+
+    def _wait(self, name: str, text: str, count: int) -> None:
+        deadline = time.monotonic() + 120
+        while (self.logs / f"{name}.log").read_text().count(text) < count:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"dask {name} did not start: see {self.logs}")
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
+
+
+def bench_scale(hw1: int, hw2: int, project: int, nodes: list[int], cores: int, work: Path) -> None:
+    """Local pool vs Dask on hw1 with the same cores; projected hw2 wall time on a cluster."""
+    if hw1:
+        subs = work / "hw1-subs"
+        build_batch("hw1_backprop", hw1, subs)
+        print(f"\nhw1_backprop: {hw1} submissions, 2 cores each way")
+        local, local_students = _grade("hw1_backprop", subs, work / "local", "--workers", "2")
+        print(
+            f"  local pool --workers 2                       {local:7.1f} s  {local / hw1:5.2f} s/submission"
+        )
+        dask, dask_students = _grade(
+            "hw1_backprop", subs, work / "dask", "--executor", "dask", "--workers", "2"
+        )
+        print(
+            f"  --executor dask (local cluster, start-up in) {dask:7.1f} s  overhead {dask / local - 1:+6.1%}"
+        )
+        cluster = StandingCluster(2, work)
+        try:
+            standing, standing_students = _grade(
+                "hw1_backprop", subs, work / "standing", "--executor", "dask", "--scheduler", cluster.address
+            )
+        finally:
+            cluster.close()
+        print(
+            f"  --executor dask (standing 2x1 cluster)       {standing:7.1f} s  "
+            f"overhead {standing / local - 1:+6.1%}"
+        )
+        same = local_students == dask_students == standing_students
+        print(f"  identical results.json (every cell's points and message): {same}")
+    if hw2:
+        subs = work / "hw2-subs"
+        build_batch("hw2_mnist", hw2, subs)
+        seconds, _students = _grade("hw2_mnist", subs, work / "hw2", "--workers", "2")
+        per_core = seconds * 2 / hw2
+        print(f"\nhw2_mnist: {hw2} submissions with --workers 2 in {seconds:.1f} s: "
+              f"{per_core:.1f} core-seconds per submission (pool start-up included)")  # fmt: skip
+        for n in nodes:
+            wall = project * per_core / (n * cores)
+            print(
+                f"  projected {project} hw2 submissions on {n:3d} node(s) x {cores} cores: "
+                f"{wall / 60:7.1f} min"
+            )
+
+
 def main() -> None:
     """Parse arguments and run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hw1", type=int, default=40, help="hw1_backprop submissions (default 40)")
-    parser.add_argument("--hw2", type=int, default=8, help="hw2_mnist submissions (default 8; 0 skips)")
+    what = "compare: against nbgrader (default); scale: local pool vs Dask, hw2 projection"
+    parser.add_argument("--what", choices=["compare", "scale"], default="compare", help=what)
+    parser.add_argument(
+        "--hw1", type=int, help="hw1_backprop submissions (default 40; 200 with --what scale)"
+    )
+    parser.add_argument(
+        "--hw2", type=int, help="hw2_mnist submissions (default 8; 4 with --what scale; 0 skips)"
+    )
+    parser.add_argument("--project", type=int, default=5000, help="hw2 submissions to project (scale)")
+    parser.add_argument("--nodes", default="1,10,50", help="node counts to project for (scale)")
+    parser.add_argument("--cores", type=int, default=8, help="cores per node (scale)")
     args = parser.parse_args()
+    scale = args.what == "scale"
+    hw1 = args.hw1 if args.hw1 is not None else (200 if scale else 40)
+    hw2 = args.hw2 if args.hw2 is not None else (4 if scale else 8)
     print(
         f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f} (other work inflates times)"
     )
     with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
-        if args.hw1:
-            bench("hw1_backprop", args.hw1, Path(tmp))
-        if args.hw2:
-            bench("hw2_mnist", args.hw2, Path(tmp))
+        if scale:
+            nodes = [int(n) for n in args.nodes.split(",")]
+            bench_scale(hw1, hw2, args.project, nodes, args.cores, Path(tmp))
+        else:
+            if hw1:
+                bench("hw1_backprop", hw1, Path(tmp))
+            if hw2:
+                bench("hw2_mnist", hw2, Path(tmp))
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
