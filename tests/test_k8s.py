@@ -261,3 +261,17 @@ def test_the_dockerfile_copies_what_the_repository_has(written):
         if line.startswith("COPY ") and "--from=" not in line:
             for source in line.split()[1:-1]:
                 assert (ROOT / source).exists(), line
+
+
+def test_grade_one_stores_what_the_batch_stores_for_that_student(pods, subs, tmp_path):
+    _results, _done, local = pods
+    notebook = subs / "wrong" / f"{HW}.ipynb"
+    done = autograder("grade-one", HW, str(notebook), "--out", str(tmp_path / "one"))  # id: the folder name
+    assert done.returncode == 0, done.stderr
+    assert "wrong: graded" in done.stderr
+    state = json.loads((tmp_path / "one" / ".state" / "wrong.json").read_text())
+    assert state == json.loads((local / ".state" / "wrong.json").read_text())
+    assert (tmp_path / "one" / "feedback" / "wrong" / f"{HW}.html").is_file()
+    assert (tmp_path / "one" / "autograded" / "wrong" / HW / f"{HW}.ipynb").is_file()
+    done = autograder("grade-one", HW, str(tmp_path / "nowhere.ipynb"), "--out", str(tmp_path / "one"))
+    assert done.returncode == 2 and "notebook not found" in done.stderr
