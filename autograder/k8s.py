@@ -36,7 +36,9 @@ but the namespace must admit the *privileged* Pod Security level, and on AppArmo
 default profile forbids ``mount``, hence ``appArmorProfile: Unconfined``. The alternative that avoids
 ``SYS_ADMIN`` (``hostUsers: false`` with unprivileged user namespaces inside) is not generated: it needs
 Kubernetes user namespaces on the nodes and ``procMount: Unmasked``. The NetworkPolicy is a second wall;
-the sandbox's own network namespace already has no interface but a down loopback.
+the sandbox's own network namespace already has no interface but a down loopback. A container's cgroup
+filesystem is usually read-only, so the sandbox's per-submission cgroup falls back to rlimits there; the
+pod's own memory and CPU limits bound the whole submission instead (one pod grades one submission).
 """
 
 from __future__ import annotations
