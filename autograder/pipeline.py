@@ -91,6 +91,9 @@ def grade_submission(
         raise
     submitted = (f"{assignment.name}.ipynb", submission.notebook.read_bytes())
     executed, execution = execute(restored, assignment, student, verifier, notebook=submitted)
+    if execution.status == "sandbox-error":  # the grader's failure, not the notebook's: no silent zero
+        failed = replace(base, reason=redact(f"grading failed: {execution.detail}", assignment.hidden_lines))
+        return Graded(failed, render_failure(failed, assignment=assignment.name), None)
     limit_output(executed, max_chars=assignment.config.max_output_chars)
     cells = score(executed, assignment, execution)
     cells = tuple(replace(c, message=redact(c.message, assignment.hidden_lines)) for c in cells)

@@ -187,12 +187,20 @@ def probe() -> tuple[list[str] | None, str]:
     why = ""
     for as_root in (True, False) if os.geteuid() == 0 else (False,):
         with tempfile.TemporaryDirectory(prefix="autograder-probe-") as folder:
-            spec = _spec(Path(folder), (), Limits(), as_root)
-            spec["argv"] = [sys.executable, "-I", "-S", "-c", "import os; assert os.getcwd()"]
+            # The set-up a real sandbox gets (same exposed paths, private HOME, uid), then a Python.
+            spec = _spec(Path(folder), default_expose(), Limits(), as_root)
+            spec["argv"] = [sys.executable, "-s", "-c", "import json, os; assert os.getcwd()"]
             command = ["unshare", *_unshare_flags(as_root), sys.executable, "-I", "-S", str(ENTER)]
+            (Path(folder) / ".home").mkdir()
+            env = {**os.environ, "HOME": str(Path(folder) / ".home")}
             try:
                 done = subprocess.run(
-                    [*command, json.dumps(spec)], capture_output=True, text=True, timeout=60, check=False
+                    [*command, json.dumps(spec)],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=False,
+                    env=env,
                 )
             except subprocess.TimeoutExpired:
                 why = "a test sandbox did not start within 60 s"
@@ -244,7 +252,8 @@ class Execution:
     Attributes:
         outputs: nbformat output dicts per executed cell index.
         execution_counts: execution count per executed cell index.
-        status: ``"finished"``, ``"cell-timeout"``, ``"submission-timeout"`` or ``"died"``.
+        status: ``"finished"``, ``"cell-timeout"``, ``"submission-timeout"``, ``"died"`` (the notebook's
+            process stopped) or ``"sandbox-error"`` (the grading machinery failed: nothing to score).
         stopped_at: index of the cell that was running when execution stopped early, if any.
         detail: human-readable explanation when ``status`` is not ``"finished"``.
         seconds: wall time from the job being sent to the end.
@@ -296,7 +305,12 @@ def _preexec(limits: Limits, group: cgroups.Cgroup | None) -> None:
 
 
 class _Stop(Exception):
-    """Execution ends early: ``status`` and ``detail`` as in :class:`Execution`."""
+    """Execution ends early: ``status`` and ``detail`` as in :class:`Execution`.
+
+    ``"sandbox-error"`` is a failure of the grading machinery, not of the notebook: a sandbox that did not
+    start, the verifier's set-up failing, or the verifier process dying. The submission is then *failed*
+    with the reason (never a silent zero).
+    """
 
     def __init__(self, status: str, detail: str) -> None:
         super().__init__(detail)
@@ -434,7 +448,7 @@ class Runner:
             self.process.stdin.write(json.dumps(message).encode() + b"\n" + blob)
             self.process.stdin.flush()
         except (BrokenPipeError, ValueError):
-            raise _Stop("died", self._death_detail()) from None
+            raise _Stop(self._died, self._death_detail()) from None
 
     def receive(self, deadline: float, timeout: tuple[str, str]) -> tuple[dict, bytes]:
         """The next message; a missed ``deadline`` raises :class:`_Stop` with ``timeout``, a dead process
@@ -443,23 +457,31 @@ class Runner:
         if received is None:
             if time.monotonic() >= deadline:
                 raise _Stop(*timeout)
-            raise _Stop("died", self._death_detail())
+            raise _Stop(self._died, self._death_detail())
         if received[0].get("event") == "garbled":
             raise _Stop(
-                "died", GARBLED if self.role == "student" else "the test process sent an unreadable reply"
+                self._died, GARBLED if self.role == "student" else "the test process sent an unreadable reply"
             )
         return received
+
+    @property
+    def _died(self) -> str:
+        """The status when this process stops unexpectedly: the notebook's fault, or the grader's."""
+        return "died" if self.role == "student" else "sandbox-error"
 
     def wait_ready(self) -> None:
         """Wait (at most ``startup_timeout``) for the process's warm-up to end."""
         if self._ready:
             return
         limit = self.limits.startup_timeout
-        message, _ = self.receive(
-            time.monotonic() + limit, ("died", f"the grading process did not start within {limit:g} s")
-        )
+        try:
+            message, _ = self.receive(
+                time.monotonic() + limit, ("died", f"the sandbox did not start within {limit:g} s")
+            )
+        except _Stop as stop:
+            raise _Stop("sandbox-error", f"{stop.detail}: {self._log_tail()}") from None
         if message.get("event") != "ready":
-            raise _Stop("died", GARBLED)
+            raise _Stop("sandbox-error", f"the sandbox did not start: {self._log_tail()}")
         self._ready = True
 
     def run(self, cells: list[tuple[int, str]]) -> Execution:
@@ -564,7 +586,7 @@ def _relay(
     elif op == "call" and type(request.get("ref")) is int:
         student.send({"op": "call", "id": ident, "ref": request["ref"], "args": request.get("args")}, blob)
     else:
-        raise _Stop("died", "the test process sent an unknown request")
+        raise _Stop("sandbox-error", "the test process sent an unknown request")
     reply, reply_blob = student.receive(deadline, timeout)
     if reply.get("event") != "reply" or reply.get("id") != ident:
         raise _Stop("died", GARBLED)
@@ -587,7 +609,8 @@ def _await_done(process: Runner, index: int, deadline: float, timeout: tuple[str
         if event == "done" and message.get("index") == index and isinstance(message.get("outputs"), list):
             return message
         raise _Stop(
-            "died", GARBLED if process.role == "student" else "the test process sent an unexpected message"
+            process._died,
+            GARBLED if process.role == "student" else "the test process sent an unexpected message",
         )
 
 
@@ -629,12 +652,12 @@ def run_notebook(
                 limit = student.limits.startup_timeout
                 verifier.send({"op": "prelude", "source": prelude})
                 done = _await_done(
-                    verifier, -1, time.monotonic() + limit, ("died", "the tests' set-up timed out")
+                    verifier, -1, time.monotonic() + limit, ("sandbox-error", "the tests' set-up timed out")
                 )
                 errors = [o for o in done["outputs"] if o.get("output_type") == "error"]
                 if errors:
                     raise _Stop(
-                        "died",
+                        "sandbox-error",
                         f"the tests' set-up failed: {errors[0].get('ename')}: {errors[0].get('evalue')}",
                     )
         start = time.monotonic()
@@ -676,7 +699,7 @@ def run_notebook(
                         done = message
                         break
                     elif event != "start":
-                        raise _Stop("died", "the test process sent an unexpected message")
+                        raise _Stop("sandbox-error", "the test process sent an unexpected message")
             result.outputs[cell.index] = list(done.get("outputs", []))
             result.execution_counts[cell.index] = count
             current = None
