@@ -28,6 +28,7 @@ from autograder.pipeline import Graded, fingerprint, grade_submission
 from autograder.results import Status, SubmissionResult
 from autograder.source import Assignment, load_assignment, resolve_folder
 from autograder.steps.conceal import redact
+from autograder.steps.execute import prelude_modules
 from autograder.steps.feedback import render_failure
 
 STATE_DIR = ".state"
@@ -40,11 +41,15 @@ ROLES = ("student", "verifier")
 
 
 def _new_runner(role: str) -> sandbox.Runner:
-    config = _WORKER["assignment"].config
+    assignment = _WORKER["assignment"]
+    config = assignment.config
+    preload = config.preload
+    if role == "verifier":  # warm up with what the tests' set-up imports (Keras takes seconds)
+        preload = tuple(dict.fromkeys((*preload, *prelude_modules(assignment))))
     return sandbox.start(
         limits=config.limits,
         env_passthrough=config.env_passthrough,
-        preload=config.preload,
+        preload=preload,
         isolation=_WORKER["isolation"],
         role=role,
     )
@@ -152,6 +157,43 @@ def _plan(subs: list[Submission], assignment: Assignment, out: Path, force: bool
     return _Plan(todo, done)
 
 
+def _prepare(
+    assignment: str | Path,
+    submissions: str | Path,
+    *,
+    out: str | Path,
+    timeout: float | None,
+    force: bool,
+    root: str | Path | None,
+    on_start: Callable[[int, int], None] | None,
+    on_result: ProgressCallback | None,
+) -> tuple[Path, Assignment, Path, list[Submission], _Plan]:
+    """What every executor does first: load the source, collect, and plan (reporting reused results).
+
+    Returns:
+        The course root, the assignment, the output folder, the submissions and the plan.
+    """
+    root_path = Path.cwd() if root is None else Path(root)
+    loaded = _with_timeout(load_assignment(assignment, root=root_path), timeout)
+    out_path = Path(out).resolve()
+    if out_path == loaded.folder or loaded.folder in out_path.parents:
+        raise UsageError(f"--out {out_path} is inside the assignment's source folder; choose another folder.")
+    out_path.mkdir(parents=True, exist_ok=True)
+    subs = collect(
+        Path(submissions),
+        loaded.name,
+        staging=out_path / INCOMING_DIR,
+        max_bytes=loaded.config.max_notebook_bytes,
+    )
+    plan = _plan(subs, loaded, out_path, force)
+    if on_start:
+        on_start(len(plan.todo), len(plan.done))
+    if on_result:
+        for result in plan.done.values():
+            on_result(result, True)
+    return root_path, loaded, out_path, subs, plan
+
+
 def grade(
     assignment: str | Path,
     submissions: str | Path,
@@ -192,25 +234,10 @@ def grade(
         raise UsageError("--timeout must be a positive number of seconds.")
     isolation = _isolation(sandbox_mode)
     sandbox.sweep()  # working folders and cgroups a killed grader left behind
-    root_path = Path.cwd() if root is None else Path(root)
-    loaded = _with_timeout(load_assignment(assignment, root=root_path), timeout)
-    out_path = Path(out).resolve()
-    if out_path == loaded.folder or loaded.folder in out_path.parents:
-        raise UsageError(f"--out {out_path} is inside the assignment's source folder; choose another folder.")
-    out_path.mkdir(parents=True, exist_ok=True)
-    subs = collect(
-        Path(submissions),
-        loaded.name,
-        staging=out_path / INCOMING_DIR,
-        max_bytes=loaded.config.max_notebook_bytes,
-    )
-    plan = _plan(subs, loaded, out_path, force)
-    if on_start:
-        on_start(len(plan.todo), len(plan.done))
-    if on_result:
-        for result in plan.done.values():
-            on_result(result, True)
-
+    root_path, loaded, out_path, subs, plan = _prepare(
+        assignment, submissions, out=out, timeout=timeout, force=force, root=root, on_start=on_start,
+        on_result=on_result,
+    )  # fmt: skip
     results = dict(plan.done)
     if plan.todo and (workers == 1 or len(plan.todo) == 1):
         _WORKER.update(assignment=loaded, out=out_path, keep_warm=len(plan.todo) > 1, isolation=isolation)

@@ -40,6 +40,17 @@ def _summary(report: GradeReport) -> Table:
     return table
 
 
+_SANDBOX = click.option(
+    "--sandbox",
+    "sandbox_mode",
+    type=click.Choice(["strict", "warn"]),
+    default="strict",
+    show_default=True,
+    envvar="AUTOGRADER_SANDBOX",
+    help="strict: refuse to grade where student code cannot be isolated; warn: grade anyway, loudly.",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dlcourse-kit")
 def main() -> None:
@@ -59,15 +70,7 @@ def main() -> None:
     help="Seconds per submission (overrides autograder.toml).",
 )
 @click.option("--force", is_flag=True, help="Re-grade students a previous run already finished.")
-@click.option(
-    "--sandbox",
-    "sandbox_mode",
-    type=click.Choice(["strict", "warn"]),
-    default="strict",
-    show_default=True,
-    envvar="AUTOGRADER_SANDBOX",
-    help="strict: refuse to grade where student code cannot be isolated; warn: grade anyway, loudly.",
-)
+@_SANDBOX
 @click.option(
     "--executor",
     type=click.Choice(["local", "dask"]),
@@ -132,17 +135,6 @@ def grade(
         f"Wrote {report.out / 'grades.csv'}, results.json and feedback/ ({len(report.regraded)} graded now)"
     )
     sys.exit(report.exit_status)
-
-
-_SANDBOX = click.option(
-    "--sandbox",
-    "sandbox_mode",
-    type=click.Choice(["strict", "warn"]),
-    default="strict",
-    show_default=True,
-    envvar="AUTOGRADER_SANDBOX",
-    help="As in `grade`.",
-)
 
 
 @main.command("grade-one")

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder import api, reports
-from autograder.collect import Submission, collect
+from autograder.collect import Submission
 from autograder.errors import UsageError
 from autograder.pipeline import fingerprint
 from autograder.results import LmsIdentity, Status, SubmissionResult
@@ -319,24 +319,10 @@ def grade_dask(
     if timeout is not None and timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds.")
     api._isolation(sandbox_mode)  # the client's machine too: a broken sandbox is found before sending
-    root_path = Path.cwd() if root is None else Path(root)
-    loaded = api._with_timeout(load_assignment(assignment, root=root_path), timeout)
-    out_path = Path(out).resolve()
-    if out_path == loaded.folder or loaded.folder in out_path.parents:
-        raise UsageError(f"--out {out_path} is inside the assignment's source folder; choose another folder.")
-    out_path.mkdir(parents=True, exist_ok=True)
-    subs = collect(
-        Path(submissions),
-        loaded.name,
-        staging=out_path / api.INCOMING_DIR,
-        max_bytes=loaded.config.max_notebook_bytes,
-    )
-    plan = api._plan(subs, loaded, out_path, force)
-    if on_start:
-        on_start(len(plan.todo), len(plan.done))
-    if on_result:
-        for result in plan.done.values():
-            on_result(result, True)
+    root_path, loaded, out_path, subs, plan = api._prepare(
+        assignment, submissions, out=out, timeout=timeout, force=force, root=root, on_start=on_start,
+        on_result=on_result,
+    )  # fmt: skip
     results = dict(plan.done)
     if plan.todo:
         bundle = assignment_bundle(loaded, root=root_path)

@@ -395,8 +395,8 @@ class Runner:
     def _fill(self, size: int, deadline: float) -> bool:
         """Read until the buffer holds ``size`` bytes; False on deadline or end of pipe."""
         while len(self._buffer) < size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._selector.select(timeout=remaining):
+            remaining = max(deadline - time.monotonic(), 0.0)  # 0: take only what is already there
+            if not self._selector.select(timeout=remaining):
                 return False
             chunk = os.read(self._read_fd, 1 << 20)
             if not chunk:
@@ -468,6 +468,17 @@ class Runner:
     def _died(self) -> str:
         """The status when this process stops unexpectedly: the notebook's fault, or the grader's."""
         return "died" if self.role == "student" else "sandbox-error"
+
+    def poll_ready(self) -> bool:
+        """Whether the warm-up has ended, without waiting."""
+        if not self._ready:
+            received = self._next_message(time.monotonic())
+            if received is None:
+                return False
+            if received[0].get("event") != "ready":
+                raise _Stop("sandbox-error", f"the sandbox did not start: {self._log_tail()}")
+            self._ready = True
+        return True
 
     def wait_ready(self) -> None:
         """Wait (at most ``startup_timeout``) for the process's warm-up to end."""
@@ -614,6 +625,16 @@ def _await_done(process: Runner, index: int, deadline: float, timeout: tuple[str
         )
 
 
+def _await_prelude(verifier: Runner) -> None:
+    """Wait for the verifier's set-up (the instructor's imports and definitions) to have run cleanly."""
+    deadline = time.monotonic() + verifier.limits.startup_timeout
+    done = _await_done(verifier, -1, deadline, ("sandbox-error", "the tests' set-up timed out"))
+    errors = [o for o in done["outputs"] if o.get("output_type") == "error"]
+    if errors:
+        detail = f"{errors[0].get('ename')}: {errors[0].get('evalue')}"
+        raise _Stop("sandbox-error", f"the tests' set-up failed: {detail}")
+
+
 def run_notebook(
     student: Runner,
     cells: list[Cell],
@@ -646,26 +667,32 @@ def run_notebook(
         student.wait_ready()
         for name, data in (files or {}).items():
             student.send({"op": "file", "name": name}, data)
-        if verifier is not None:
-            verifier.wait_ready()
-            if prelude.strip():
-                limit = student.limits.startup_timeout
-                verifier.send({"op": "prelude", "source": prelude})
-                done = _await_done(
-                    verifier, -1, time.monotonic() + limit, ("sandbox-error", "the tests' set-up timed out")
-                )
-                errors = [o for o in done["outputs"] if o.get("output_type") == "error"]
-                if errors:
-                    raise _Stop(
-                        "sandbox-error",
-                        f"the tests' set-up failed: {errors[0].get('ename')}: {errors[0].get('evalue')}",
-                    )
+        # The verifier warms up and runs its set-up while the student's first cells run; both are
+        # awaited before the first test cell only.
+        verifier_state = "starting" if verifier is not None else "none"
+
+        def advance_verifier(wait: bool) -> None:
+            nonlocal verifier_state
+            assert verifier is not None
+            if verifier_state == "starting" and (verifier.poll_ready() or wait):
+                verifier.wait_ready()
+                if prelude.strip():
+                    verifier.send({"op": "prelude", "source": prelude})
+                verifier_state = "set-up" if prelude.strip() else "ready"
+            if verifier_state == "set-up" and wait:
+                _await_prelude(verifier)
+                verifier_state = "ready"
+
         start = time.monotonic()
         limits = student.limits
         submission_deadline = start + limits.submission_timeout
         stale: set[str] = set()
         for count, cell in enumerate(cells, start=1):
             current = cell.index
+            if cell.test:
+                if verifier is None:
+                    raise ValueError("a test cell needs a verifier process")
+                advance_verifier(wait=True)  # its set-up's time is not the test's
             now = time.monotonic()
             cell_deadline = now + limits.cell_timeout
             deadline = min(cell_deadline, submission_deadline)
@@ -678,14 +705,15 @@ def run_notebook(
                 )
             )
             if not cell.test:
+                if verifier_state == "starting":
+                    advance_verifier(wait=False)
                 student.send({"op": "run", "index": cell.index, "source": cell.source})
                 done = _await_done(student, cell.index, deadline, timeout)
                 changed = done.get("changed", [])
                 if isinstance(changed, list) and len(changed) <= _MAX_NAMES:
                     stale.update(n for n in changed if isinstance(n, str))
             else:
-                if verifier is None:
-                    raise ValueError("a test cell needs a verifier process")
+                assert verifier is not None
                 verifier.send(
                     {"op": "test", "index": cell.index, "source": cell.source, "stale": sorted(stale)}
                 )

@@ -62,6 +62,17 @@ def data_files(assignment: Assignment) -> dict[str, bytes]:
     return files
 
 
+def prelude_modules(assignment: Assignment) -> tuple[str, ...]:
+    """The modules the prelude imports (a warm verifier imports them before its submission arrives)."""
+    modules = []
+    for node in ast.parse(prelude(assignment)).body:
+        if isinstance(node, ast.Import):
+            modules += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules.append(node.module)
+    return tuple(dict.fromkeys(modules))
+
+
 def execute(
     nb: NotebookNode,
     assignment: Assignment,
