@@ -6,6 +6,7 @@ Every setting has a default here, once. Example (all keys optional)::
     cell_timeout = 300          # seconds one cell may run (Keras homeworks need minutes)
     submission_timeout = 1800   # seconds for the whole notebook
     memory_gb = 8               # address-space limit of the notebook's process
+    verifier_memory_gb = 4      # the same for the process that runs the tests (default: memory_gb)
     max_notebook_mb = 20        # larger files are refused with a reason
     disk_mb = 512               # the sandbox's working folder and /tmp (RAM-backed), each
     max_processes = 512         # processes and threads of the sandbox's uid (RLIMIT_NPROC)
@@ -64,6 +65,7 @@ class GradingConfig:
             "cell_timeout": self.limits.cell_timeout,
             "submission_timeout": self.limits.submission_timeout,
             "memory_bytes": self.limits.memory_bytes,
+            "verifier_memory_bytes": self.limits.verifier_memory_bytes,
             "disk_bytes": self.limits.disk_bytes,
             "max_processes": self.limits.max_processes,
             "max_notebook_bytes": self.max_notebook_bytes,
@@ -77,6 +79,7 @@ _KNOWN = {
         "cell_timeout",
         "submission_timeout",
         "memory_gb",
+        "verifier_memory_gb",
         "max_notebook_mb",
         "disk_mb",
         "max_processes",
@@ -131,6 +134,11 @@ def load_config(folder: Path) -> GradingConfig:
             ),
             disk_bytes=int(float(limits_in.get("disk_mb", defaults.limits.disk_bytes / 1024**2)) * 1024**2),
             max_processes=int(limits_in.get("max_processes", defaults.limits.max_processes)),
+            verifier_memory_bytes=(
+                int(float(limits_in["verifier_memory_gb"]) * 1024**3)
+                if "verifier_memory_gb" in limits_in
+                else None
+            ),
         )
         config = GradingConfig(
             limits=limits,

@@ -262,8 +262,10 @@ def _job(
     results_pvc: str,
 ) -> dict[str, Any]:
     limits = loaded.config.limits
-    # The notebook's address space bounds its memory; its two RAM-backed tmpfs (workdir, /tmp) count too.
-    memory = _quantity(limits.memory_bytes + 2 * limits.disk_bytes + GRADER_MEMORY)
+    # The notebook's and the verifier's address spaces bound their memory; the notebook's two RAM-backed
+    # tmpfs (workdir, /tmp) count too.
+    verifier = limits.verifier_memory_bytes or limits.memory_bytes
+    memory = _quantity(limits.memory_bytes + verifier + 2 * limits.disk_bytes + GRADER_MEMORY)
     resources = {"cpu": f"{cpus:g}", "memory": memory}
     args = ["grade-one", loaded.name, "/jobs/$(INDEX).ipynb", "--meta", "/jobs/$(INDEX).json",
             "--out", "/results/$(INDEX)", "--sandbox", "strict"]  # fmt: skip

@@ -135,8 +135,11 @@ def test_memory_limit_comes_from_the_assignments_autograder_toml(subs, tmp_path)
     done = autograder("k8s", "hw2_mnist", str(tmp_path / "s"), "--image", "i", "--out", str(tmp_path / "o"))
     assert done.returncode == 0, done.stderr
     job = validate(next(d for d in manifests(tmp_path / "o") if d["kind"] == "Job"))
-    # memory_gb = 8 (address space) + two 512 MB tmpfs + 1 GiB for the grader
-    assert job.spec.template.spec.containers[0].resources.limits["memory"] == f"{8 * 1024 + 2 * 512 + 1024}Mi"
+    # memory_gb = 8 + verifier_memory_gb = 4 (address spaces) + two 512 MB tmpfs + 1 GiB for the grader
+    assert (
+        job.spec.template.spec.containers[0].resources.limits["memory"]
+        == f"{(8 + 4) * 1024 + 2 * 512 + 1024}Mi"
+    )
     assert job.spec.template.spec.active_deadline_seconds >= 600  # submission_timeout = 600
 
 

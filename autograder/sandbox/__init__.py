@@ -64,14 +64,20 @@ code sees the student's values as copies taken when first used in that cell (a t
 argument does not see the change in the student's process), and values a test defines are not visible to
 later answer cells.
 
-A process can be started before its job is known (:func:`start` then :meth:`Runner.run`), which lets a
-worker keep one warm sandbox ready while it finishes the previous submission. The pipeline only sees
-:class:`Execution`.
+Cost: the verifier warms up with the modules the set-up imports (Keras for the Keras homeworks) and runs
+the set-up while the student's first cells run; it is awaited only before the first test cell. Measured
+with ``bench/sandbox_overhead.py`` and ``bench/grading.py``, a hw1 or hw2 batch takes about as long as
+with the tests in the student's process.
+
+A process can be started before its job is known (:func:`start`, then :func:`run_notebook`), which lets a
+worker keep warm sandboxes (a student's and a verifier) ready while it finishes the previous submission.
+The pipeline only sees :class:`Execution`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import importlib.util
 import json
@@ -134,6 +140,7 @@ class Limits:
     max_processes: int = 512
     startup_timeout: float = 60.0
     transfer_bytes: int = 2 * 1024**3  # one value sent between the student's process and the verifier
+    verifier_memory_bytes: int | None = None  # the verifier's memory limit (None: memory_bytes)
 
 
 @dataclass(frozen=True)
@@ -332,6 +339,8 @@ class Runner:
         isolation: Isolation = Isolation(),
         role: str = "student",
     ) -> None:
+        if role == "verifier" and limits.verifier_memory_bytes is not None:
+            limits = dataclasses.replace(limits, memory_bytes=limits.verifier_memory_bytes)
         self.limits = limits
         self.role = role
         self.prefix = resolve(isolation)
