@@ -40,6 +40,14 @@ def _summary(report: GradeReport) -> Table:
     return table
 
 
+def _finish(report: GradeReport, done: str) -> None:
+    """Print the summary table and where the reports are, then exit with the report's status."""
+    Console().print(_summary(report))
+    count = len(report.regraded)
+    console.print(f"Wrote {report.out / 'grades.csv'}, results.json and feedback/ ({count} {done})")
+    sys.exit(report.exit_status)
+
+
 _SANDBOX = click.option(
     "--sandbox",
     "sandbox_mode",
@@ -130,11 +138,7 @@ def grade(
                 )  # fmt: skip
     except UsageError as error:
         _fail_usage(error)
-    Console().print(_summary(report))
-    console.print(
-        f"Wrote {report.out / 'grades.csv'}, results.json and feedback/ ({len(report.regraded)} graded now)"
-    )
-    sys.exit(report.exit_status)
+    _finish(report, "graded now")
 
 
 @main.command("grade-one")
@@ -242,11 +246,7 @@ def collect(assignment: str, plan: Path, results: Path, out: Path) -> None:
         report = collect_results(assignment, plan, results, out=out)
     except UsageError as error:
         _fail_usage(error)
-    Console().print(_summary(report))
-    console.print(
-        f"Wrote {report.out / 'grades.csv'}, results.json and feedback/ ({len(report.regraded)} collected)"
-    )
-    sys.exit(report.exit_status)
+    _finish(report, "collected")
 
 
 @main.command()
