@@ -98,15 +98,6 @@ class Cgroup:
             finally:
                 os.close(fd)
 
-    def peak_memory(self) -> int | None:
-        """The most memory the group used (bytes), when the kernel reports it."""
-        for folder in self.folders:
-            for name in ("memory.max_usage_in_bytes", "memory.peak"):
-                text = _read(folder / name).strip()
-                if text.isdigit():
-                    return int(text)
-        return None
-
     def oom_killed(self) -> bool:
         """Whether the kernel killed a process of the group for lack of memory."""
         for folder in self.folders:

@@ -182,9 +182,7 @@ def _allowed_modules(config: Any) -> None:
         if isinstance(module, str) and not (module == "keras" or module.startswith("keras.")):
             name = f"{module}.{config.get('class_name')}"
             raise TransferError(f"the model uses {name}, which is not a Keras class")
-        if config.get("registered_name") not in (None, config.get("class_name")) or (
-            isinstance(config.get("registered_name"), str) and ">" in config["registered_name"]
-        ):
+        if config.get("registered_name") not in (None, config.get("class_name")):  # "package>Name"
             raise TransferError(f"the model uses a custom class ({config.get('registered_name')})")
         for value in config.values():
             _allowed_modules(value)
