@@ -27,7 +27,6 @@ from autograder.errors import UsageError
 from autograder.pipeline import Graded, fingerprint, grade_submission
 from autograder.results import Status, SubmissionResult
 from autograder.source import Assignment, load_assignment, resolve_folder
-from autograder.steps.conceal import redact
 from autograder.steps.execute import prelude_modules
 from autograder.steps.feedback import render_failure
 
@@ -109,29 +108,72 @@ def _student_paths(out: Path, assignment: str, student_id: str) -> tuple[Path, P
     )
 
 
-def _grade_job(submission: Submission) -> dict:
-    """Grade one submission in this worker and store everything about it; return the result as a dict."""
-    assignment: Assignment = _WORKER["assignment"]
-    out: Path = _WORKER["out"]
-    try:
-        graded = grade_submission(submission, assignment, start_runner=_start_runner)
-    except Exception as error:
-        failed = SubmissionResult(
-            submission.student_id,
-            Status.FAILED,
-            reason=redact(
-                f"internal error while grading: {type(error).__name__}: {error}", assignment.hidden_lines
-            ),
-            lms=submission.lms,
-            fingerprint=fingerprint(submission, assignment),
-        )
-        graded = Graded(failed, render_failure(failed, assignment=assignment.name), None)
-    _warm_spare()
-    feedback, executed, state = _student_paths(out, assignment.name, submission.student_id)
+ERROR_LOG = "grader-errors.log"
+GRADER_FAULT = (
+    "the grader failed on this submission ({step}): a fault in the grader, not in the notebook; "
+    "the instructor finds the details in {log}"
+)
+
+
+def log_grader_error(out: Path, student_id: str, step: str, error: BaseException) -> None:
+    """Append the traceback of a grader fault to ``OUT/grader-errors.log`` (one block per fault)."""
+    import datetime
+    import traceback
+
+    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    text = "".join(traceback.format_exception(error))
+    block = f"== {stamp} student {student_id!r}: {step}\n{text}\n"
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ERROR_LOG, "a", encoding="utf-8", errors="replace") as handle:
+        handle.write(block)  # one write per block: blocks of parallel workers do not interleave
+
+
+def grader_failure(
+    submission: Submission, assignment: Assignment, out: Path, step: str, error: BaseException
+) -> Graded:
+    """The result of a submission the grader itself failed on: logged, failed, never a silent zero."""
+    log_grader_error(out, submission.student_id, step, error)
+    failed = SubmissionResult(
+        submission.student_id,
+        Status.FAILED,
+        reason=GRADER_FAULT.format(step=step, log=ERROR_LOG),
+        lms=submission.lms,
+        fingerprint=fingerprint(submission, assignment),
+        grader_error=True,
+    )
+    return Graded(failed, render_failure(failed, assignment=assignment.name), None)
+
+
+def _store(out: Path, assignment: Assignment, graded: Graded) -> None:
+    feedback, executed, state = _student_paths(out, assignment.name, graded.result.student_id)
     reports.write_atomic(feedback, graded.feedback_html)
     if graded.executed is not None:
         reports.write_atomic(executed, nbformat.writes(graded.executed))
     reports.write_atomic(state, json.dumps(graded.result.to_dict(), indent=1, sort_keys=True))
+
+
+def _grade_job(submission: Submission) -> dict:
+    """Grade one submission in this worker and store everything about it; return the result as a dict.
+
+    Every step is this student's alone: an exception anywhere (reading, executing, scoring, rendering,
+    storing) becomes this student's failed result, logged in ``OUT/grader-errors.log``; the batch goes on.
+    """
+    assignment: Assignment = _WORKER["assignment"]
+    out: Path = _WORKER["out"]
+    try:
+        graded = grade_submission(submission, assignment, start_runner=_start_runner)
+    except Exception as error:  # a grader fault: this student fails with a reason, the batch goes on
+        graded = grader_failure(submission, assignment, out, "grading", error)
+    try:
+        _warm_spare()
+    except Exception as error:  # the next submission starts its own sandbox (and fails alone if it cannot)
+        log_grader_error(out, submission.student_id, "starting the next sandbox", error)
+        _close_spare()
+    try:
+        _store(out, assignment, graded)
+    except Exception as error:
+        graded = grader_failure(submission, assignment, out, "writing the feedback", error)
+        _store(out, assignment, graded)
     return graded.result.to_dict()
 
 
@@ -150,7 +192,8 @@ def _plan(subs: list[Submission], assignment: Assignment, out: Path, force: bool
                 previous = SubmissionResult.from_dict(json.loads(state.read_text(encoding="utf-8")))
             except (ValueError, KeyError, TypeError):
                 previous = None
-            if previous is not None and previous.fingerprint == fingerprint(sub, assignment):
+            reusable = previous is not None and not previous.grader_error  # a grader fault is retried
+            if reusable and previous.fingerprint == fingerprint(sub, assignment):
                 done[sub.student_id] = previous
                 continue
         todo.append(sub)
@@ -184,6 +227,7 @@ def _prepare(
         loaded.name,
         staging=out_path / INCOMING_DIR,
         max_bytes=loaded.config.max_notebook_bytes,
+        grade_ids=frozenset(s.grade_id for s in loaded.specs),
     )
     plan = _plan(subs, loaded, out_path, force)
     if on_start:
@@ -258,9 +302,12 @@ def grade(
             initializer=_init_worker,
             initargs=(str(loaded.folder), str(root_path), timeout, str(out_path), sandbox_mode),
         ) as pool:
-            futures = [pool.submit(_grade_job, sub) for sub in plan.todo]
+            futures = {pool.submit(_grade_job, sub): sub for sub in plan.todo}
             for future in concurrent.futures.as_completed(futures):
-                result = SubmissionResult.from_dict(future.result())
+                try:
+                    result = SubmissionResult.from_dict(future.result())
+                except Exception as error:  # the worker process itself died (it stored nothing)
+                    result = grader_failure(futures[future], loaded, out_path, "grading", error).result
                 results[result.student_id] = result
                 if on_result:
                     on_result(result, False)
@@ -272,7 +319,8 @@ def grade(
 
 def write_reports(out: Path, assignment: Assignment, results: tuple[SubmissionResult, ...]) -> None:
     """Write the gradebook, ``grades.csv`` and ``results.json`` from all results."""
-    gradebook.record(out, assignment, results)
+    for student_id, error in gradebook.record(out, assignment, results):
+        log_grader_error(out, student_id, "recording in the gradebook", error)
     manual = gradebook.manual_scores(out, assignment.name)
     reports.write_atomic(out / "grades.csv", reports.grades_csv(results, manual))
     reports.write_atomic(out / "results.json", reports.results_json(assignment.name, results))

@@ -1,7 +1,8 @@
 """The command line: argument parsing, progress, the summary table and the exit code; nothing else.
 
 Every command forwards to :mod:`autograder.api`. Exit codes: 0 every submission graded, 1 some failed
-(all rows still written), 2 usage or configuration error (the message says how to fix it).
+(all rows still written), 2 usage or configuration error (the message says how to fix it), 3 the grader
+itself failed on some submissions (all rows still written; details in ``OUT/grader-errors.log``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -36,7 +38,8 @@ def _summary(report: GradeReport) -> Table:
     for r in report.results:
         score = f"{r.total:g} / {r.max_total:g}" if r.status is Status.GRADED else "-"
         style = "red" if r.status is Status.FAILED else ""
-        table.add_row(r.student_id, score, str(r.status), r.reason[:160], style=style)
+        # Student ids and reasons quote what students wrote: printed as text, never as rich markup.
+        table.add_row(escape(r.student_id), score, str(r.status), escape(r.reason[:160]), style=style)
     return table
 
 
@@ -45,6 +48,12 @@ def _finish(report: GradeReport, done: str) -> None:
     Console().print(_summary(report))
     count = len(report.regraded)
     console.print(f"Wrote {report.out / 'grades.csv'}, results.json and feedback/ ({count} {done})")
+    if report.grader_errors:
+        console.print(
+            f"[bold red]The grader itself failed on {len(report.grader_errors)} submission(s)[/] "
+            f"(a fault in the grader, not in the notebooks): details in {report.out / api.ERROR_LOG}; "
+            "running the same command again grades them again."
+        )
     sys.exit(report.exit_status)
 
 
@@ -117,7 +126,7 @@ def grade(
 
     def on_result(result: SubmissionResult, reused: bool) -> None:
         mark = "reused" if reused else str(result.status)
-        progress.update(task, advance=1, last=f"{result.student_id}: {mark}")
+        progress.update(task, advance=1, last=escape(f"{result.student_id}: {mark}"))
 
     if scheduler and executor != "dask":
         _fail_usage(UsageError("--scheduler needs --executor dask."))
@@ -177,7 +186,9 @@ def grade_one(
     except UsageError as error:
         _fail_usage(error)
     score = f"{result.total:g} / {result.max_total:g}" if result.status is Status.GRADED else "-"
-    console.print(f"{result.student_id}: {result.status} {score} {result.reason[:160]}".rstrip())
+    console.print(escape(f"{result.student_id}: {result.status} {score} {result.reason[:160]}".rstrip()))
+    if result.grader_error:
+        sys.exit(ExitStatus.GRADER_ERROR)
     sys.exit(ExitStatus.OK if result.status is Status.GRADED else ExitStatus.SOME_FAILED)
 
 
@@ -274,7 +285,7 @@ def check(notebook: Path, timeout: float | None) -> None:
     out = Console()
     result = report.result
     if result.status is Status.FAILED:
-        out.print(f"[red]Cannot check {notebook}:[/] {result.reason}")
+        out.print(f"[red]Cannot check {escape(str(notebook))}:[/] {escape(result.reason)}")
         sys.exit(ExitStatus.SOME_FAILED)
     table = Table(title=f"Self-check of {notebook.name} (public tests only; hidden tests run at grading)")
     for column in ("test", "points", "result", "message"):
@@ -286,10 +297,12 @@ def check(notebook: Path, timeout: float | None) -> None:
             )
         else:
             verdict = "[green]passed[/]" if cell.passed else "[red]failed[/]"
-            table.add_row(cell.grade_id, f"{cell.points:g} / {cell.max_points:g}", verdict, cell.message)
+            table.add_row(
+                escape(cell.grade_id), f"{cell.points:g} / {cell.max_points:g}", verdict, escape(cell.message)
+            )
     out.print(table)
     if result.reason:
-        out.print(f"Notes: {result.reason}")
+        out.print(f"Notes: {escape(result.reason)}")
     out.print(f"Public tests: {result.total:g} / {result.max_total:g} points")
     sys.exit(ExitStatus.OK if report.all_passed else ExitStatus.SOME_FAILED)
 

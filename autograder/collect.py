@@ -14,10 +14,13 @@ Canvas pattern are read (size-bounded) and written under the staging folder by a
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import stat
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -49,8 +52,37 @@ class Submission:
     notes: tuple[str, ...] = field(default=())
 
 
-def _pick(assignment: str, names: list[str]) -> tuple[str | None, str, tuple[str, ...]]:
-    """Choose the notebook among uploaded file names: (chosen name, problem, notes)."""
+def grade_ids_in(path: Path | None, max_bytes: int) -> frozenset[str]:
+    """The nbgrader grade ids a notebook file holds: a tolerant look (nothing when it cannot be read)."""
+    if path is None or path.is_symlink() or not path.is_file() or path.stat().st_size > max_bytes:
+        return frozenset()
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError, RecursionError, OSError):
+        return frozenset()
+    cells = data.get("cells") if isinstance(data, dict) else None
+    ids = set()
+    for cell in cells if isinstance(cells, list) else ():
+        meta = cell.get("metadata") if isinstance(cell, dict) else None
+        nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
+        grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+        if isinstance(grade_id, str):
+            ids.add(grade_id)
+    return frozenset(ids)
+
+
+def _pick(
+    assignment: str,
+    names: list[str],
+    ids_of: Callable[[str], frozenset[str]] = lambda name: frozenset(),
+    expected: frozenset[str] = frozenset(),
+) -> tuple[str | None, str, tuple[str, ...]]:
+    """Choose the notebook among uploaded file names: (chosen name, problem, notes).
+
+    The expected name wins (the latest resubmission, ``-1``, ``-2``...). Otherwise a single notebook is
+    graded under its own name, and among several the one holding the most of the assignment's grade ids
+    (``ids_of`` reads them from a file); it fails only when that cannot tell them apart.
+    """
     notebooks = [n for n in names if n.lower().endswith(".ipynb")]
     exact = []
     for name in notebooks:
@@ -62,40 +94,71 @@ def _pick(assignment: str, names: list[str]) -> tuple[str | None, str, tuple[str
         chosen = exact[-1][1]
         others = tuple(f"ignored {n}" for n in notebooks if n != chosen)
         return chosen, "", others
-    expected = f"{assignment}.ipynb"
+    wanted = f"{assignment}.ipynb"
     if not notebooks:
         found = ", ".join(sorted(names)) or "nothing"
-        return None, f"notebook missing: expected {expected}, found {found}", ()
+        return None, f"notebook missing: expected {wanted}, found {found}", ()
+    held = {name: ids_of(name) for name in notebooks}
     if len(notebooks) == 1:
-        return (
-            None,
-            f"notebook renamed: expected {expected}, found {notebooks[0]} (rename it to {expected})",
-            (),
-        )
-    return None, f"several notebooks and none named {expected}: {', '.join(sorted(notebooks))}", ()
+        name = notebooks[0]
+        if expected and held[name] and not held[name] & expected:
+            return (
+                None,
+                (
+                    f"notebook renamed: expected {wanted}, found {name}, which holds none of this "
+                    f"assignment's cells (is it another homework?); submit {wanted}"
+                ),
+                (),
+            )
+        return name, "", (f"graded {name} (expected the name {wanted})",)
+    score = {name: len(held[name] & expected) for name in notebooks}
+    best = max(score.values())
+    top = [name for name in notebooks if score[name] == best]
+    listed = ", ".join(sorted(notebooks))
+    if best > 0 and len(top) == 1:
+        chosen = top[0]
+        note = f"graded {chosen}: of {listed}, it is the one holding this assignment's cells"
+        return chosen, "", (note,)
+    why = "none holds this assignment's cells" if best == 0 else "several hold this assignment's cells"
+    return None, f"several notebooks and none named {wanted}: {listed} ({why}; submit only {wanted})", ()
 
 
-def _from_student_folders(root: Path, assignment: str) -> list[Submission]:
+def _readable_id(name: str) -> str:
+    """A folder name as a student id that any file can hold: undecodable bytes written as ``\\xff``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def _from_student_folders(
+    root: Path, assignment: str, expected: frozenset[str], max_bytes: int
+) -> list[Submission]:
     subs = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         names = sorted(p.name for p in folder.iterdir() if p.is_file() or p.is_symlink())
-        chosen, problem, notes = _pick(assignment, names)
+        chosen, problem, notes = _pick(
+            assignment, names, lambda name, folder=folder: grade_ids_in(folder / name, max_bytes), expected
+        )
         notebook = folder / chosen if chosen else None
         if notebook is not None and notebook.is_symlink():
             notebook, problem = None, f"{chosen} is a symbolic link; submit the notebook file itself"
-        subs.append(Submission(folder.name, notebook, problem, None, notes))
+        subs.append(Submission(_readable_id(folder.name), notebook, problem, None, notes))
     return subs
 
 
 def _group_canvas(
-    entries: dict[str, list[tuple[dict, str, Path | None, str]]], assignment: str
+    entries: dict[str, list[tuple[dict, str, Path | None, str]]],
+    assignment: str,
+    expected: frozenset[str],
+    max_bytes: int,
 ) -> list[Submission]:
     subs = []
     for user in sorted(entries):
         files = entries[user]
         meta = files[0][0]
         names = [upload for _meta, upload, _path, _problem in files]
-        chosen, problem, notes = _pick(assignment, names)
+        paths = {upload: path for _meta, upload, path, problem in files if not problem}
+        chosen, problem, notes = _pick(
+            assignment, names, lambda name, paths=paths: grade_ids_in(paths.get(name), max_bytes), expected
+        )
         notebook = None
         if chosen is not None:
             meta, _upload, notebook, entry_problem = next(f for f in files if f[1] == chosen)
@@ -111,7 +174,9 @@ def _group_canvas(
     return subs
 
 
-def _from_canvas_folder(root: Path, assignment: str) -> list[Submission]:
+def _from_canvas_folder(
+    root: Path, assignment: str, expected: frozenset[str], max_bytes: int
+) -> list[Submission]:
     entries: dict[str, list] = {}
     for path in sorted(root.iterdir()):
         match = CANVAS_NAME.match(path.name)
@@ -119,7 +184,7 @@ def _from_canvas_folder(root: Path, assignment: str) -> list[Submission]:
             continue
         problem = f"{path.name} is a symbolic link; refused" if path.is_symlink() else ""
         entries.setdefault(match["user"], []).append((match.groupdict(), match["file"], path, problem))
-    return _group_canvas(entries, assignment)
+    return _group_canvas(entries, assignment, expected, max_bytes)
 
 
 def _unsafe(info: zipfile.ZipInfo) -> str:
@@ -134,7 +199,9 @@ def _unsafe(info: zipfile.ZipInfo) -> str:
     return ""
 
 
-def _from_canvas_zip(archive: Path, assignment: str, staging: Path, max_bytes: int) -> list[Submission]:
+def _from_canvas_zip(
+    archive: Path, assignment: str, staging: Path, max_bytes: int, expected: frozenset[str]
+) -> list[Submission]:
     entries: dict[str, list] = {}
     try:
         with zipfile.ZipFile(archive) as zf:
@@ -167,10 +234,17 @@ def _from_canvas_zip(archive: Path, assignment: str, staging: Path, max_bytes: i
         raise UsageError(
             f"{archive} is not a readable zip file ({error}); download it again from the LMS."
         ) from None
-    return _group_canvas(entries, assignment)
+    return _group_canvas(entries, assignment, expected, max_bytes)
 
 
-def collect(submissions: Path, assignment: str, *, staging: Path, max_bytes: int) -> list[Submission]:
+def collect(
+    submissions: Path,
+    assignment: str,
+    *,
+    staging: Path,
+    max_bytes: int,
+    grade_ids: frozenset[str] = frozenset(),
+) -> list[Submission]:
     """Find every student's submission.
 
     Args:
@@ -178,6 +252,8 @@ def collect(submissions: Path, assignment: str, *, staging: Path, max_bytes: int
         assignment: the assignment's name (the expected notebook is ``<assignment>.ipynb``).
         staging: a folder this function may empty and fill (notebooks read from a zip).
         max_bytes: entries larger than this are not extracted.
+        grade_ids: the assignment's grade ids: among notebooks none of which has the expected name, the one
+            holding the most of them is graded.
 
     Returns:
         Submissions sorted by student id.
@@ -192,11 +268,11 @@ def collect(submissions: Path, assignment: str, *, staging: Path, max_bytes: int
     if submissions.is_file():
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        subs = _from_canvas_zip(submissions, assignment, staging, max_bytes)
+        subs = _from_canvas_zip(submissions, assignment, staging, max_bytes, grade_ids)
     elif any(CANVAS_NAME.match(p.name) and p.is_file() for p in submissions.iterdir()):
-        subs = _from_canvas_folder(submissions, assignment)
+        subs = _from_canvas_folder(submissions, assignment, grade_ids, max_bytes)
     else:
-        subs = _from_student_folders(submissions, assignment)
+        subs = _from_student_folders(submissions, assignment, grade_ids, max_bytes)
     if not subs:
         raise UsageError(
             f"no submissions in {submissions}: expected one folder per student holding {assignment}.ipynb, "

@@ -42,17 +42,26 @@ def _url(out: Path) -> str:
     return f"sqlite:///{(out / DB_NAME).resolve()}"
 
 
-def record(out: Path, assignment: Assignment, results: Sequence[SubmissionResult]) -> None:
+def record(
+    out: Path, assignment: Assignment, results: Sequence[SubmissionResult]
+) -> list[tuple[str, Exception]]:
     """Store the assignment's structure and the automatic grades of graded submissions.
+
+    A student whose grades cannot be stored is skipped (the others are stored); ``grades.csv`` and
+    ``results.json`` still hold that student's grades.
 
     Args:
         out: the output folder (the database is ``out/gradebook.db``).
         assignment: the loaded assignment.
         results: all results of the run.
+
+    Returns:
+        ``(student_id, error)`` for every student that could not be stored.
     """
-    from nbgrader.api import MissingEntry
+    from sqlalchemy.exc import SQLAlchemyError
 
     name = assignment.name
+    skipped: list[tuple[str, Exception]] = []
     with _open(out) as gb:
         gb.update_or_create_assignment(name)
         gb.update_or_create_notebook(name, name)
@@ -79,17 +88,29 @@ def record(out: Path, assignment: Assignment, results: Sequence[SubmissionResult
         for result in results:
             if result.status is not Status.GRADED:
                 continue
-            first, last = (result.lms.name, "") if result.lms else ("", "")
-            gb.update_or_create_student(result.student_id, first_name=first, last_name=last)
             try:
-                gb.find_submission(name, result.student_id)
-            except MissingEntry:
-                gb.add_submission(name, result.student_id)
-            for cell in result.cells:
-                grade = gb.find_grade(cell.grade_id, name, name, result.student_id)
-                grade.auto_score = cell.points if not cell.manual or cell.points is not None else None
-                grade.needs_manual_grade = cell.manual and cell.points is None and grade.manual_score is None
+                _record_student(gb, name, result)
+            except (SQLAlchemyError, ValueError, TypeError) as error:
+                gb.db.rollback()
+                skipped.append((result.student_id, error))
         gb.db.commit()
+    return skipped
+
+
+def _record_student(gb, name: str, result: SubmissionResult) -> None:
+    from nbgrader.api import MissingEntry
+
+    first, last = (result.lms.name, "") if result.lms else ("", "")
+    gb.update_or_create_student(result.student_id, first_name=first, last_name=last)
+    try:
+        gb.find_submission(name, result.student_id)
+    except MissingEntry:
+        gb.add_submission(name, result.student_id)
+    for cell in result.cells:
+        grade = gb.find_grade(cell.grade_id, name, name, result.student_id)
+        grade.auto_score = cell.points if not cell.manual or cell.points is not None else None
+        grade.needs_manual_grade = cell.manual and cell.points is None and grade.manual_score is None
+    gb.db.commit()
 
 
 def manual_scores(out: Path, assignment: str) -> dict[str, dict[str, float]]:

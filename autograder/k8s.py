@@ -182,6 +182,7 @@ def write_manifests(
         loaded.name,
         staging=out_path / api.INCOMING_DIR,
         max_bytes=loaded.config.max_notebook_bytes,
+        grade_ids=frozenset(s.grade_id for s in loaded.specs),
     )
     if not subs:
         raise UsageError(f"no submissions found in {submissions}.")

@@ -76,8 +76,8 @@ def grade_submission(
     try:
         if submission.problem or submission.notebook is None:
             raise SubmissionError(submission.problem or "no notebook found")
-        nb = read_notebook(submission.notebook, max_bytes=assignment.config.max_notebook_bytes)
-        notes = [*submission.notes, *check_structure(nb, assignment)]
+        nb, read_notes = read_notebook(submission.notebook, max_bytes=assignment.config.max_notebook_bytes)
+        notes = [*submission.notes, *read_notes, *check_structure(nb, assignment)]
     except SubmissionError as error:
         failed = replace(base, reason=error.reason)
         return Graded(failed, render_failure(failed, assignment=assignment.name), None)

@@ -25,6 +25,7 @@ class ExitStatus(enum.IntEnum):
     OK = 0
     SOME_FAILED = 1
     USAGE = 2
+    GRADER_ERROR = 3
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -32,7 +33,8 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        # errors="replace": a character UTF-8 cannot hold (a lone surrogate) must never lose a whole file
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -65,8 +67,15 @@ class GradeReport:
         return tuple(r for r in self.results if r.status is Status.FAILED)
 
     @property
+    def grader_errors(self) -> tuple[SubmissionResult, ...]:
+        """Results that failed because of a fault in the grader (see ``grader-errors.log``)."""
+        return tuple(r for r in self.results if r.grader_error)
+
+    @property
     def exit_status(self) -> ExitStatus:
-        """0 when every submission was graded, 1 when some failed."""
+        """0 when every submission was graded, 1 when some failed, 3 when the grader itself failed on some."""
+        if self.grader_errors:
+            return ExitStatus.GRADER_ERROR
         return ExitStatus.SOME_FAILED if self.failed else ExitStatus.OK
 
 

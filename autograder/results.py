@@ -8,8 +8,16 @@ points only; manually graded cells carry ``points=None`` until an instructor ent
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` with every lone UTF-16 surrogate (unencodable in UTF-8) replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 class Status(enum.StrEnum):
@@ -62,6 +70,8 @@ class SubmissionResult:
         cells: one result per graded cell of the source notebook, in notebook order.
         lms: the LMS identity when the submission came from an LMS download.
         fingerprint: digest of the inputs; a re-run skips students whose fingerprint is unchanged.
+        grader_error: the submission failed because of a fault in the grader, not in the notebook (the
+            reason says where the details are); a re-run grades it again.
     """
 
     student_id: str
@@ -70,6 +80,7 @@ class SubmissionResult:
     cells: tuple[CellResult, ...] = ()
     lms: LmsIdentity | None = None
     fingerprint: str = ""
+    grader_error: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -104,4 +115,5 @@ class SubmissionResult:
             cells=tuple(CellResult(**cell) for cell in data.get("cells", ())),
             lms=LmsIdentity(**data["lms"]) if data.get("lms") else None,
             fingerprint=data.get("fingerprint", ""),
+            grader_error=bool(data.get("grader_error", False)),
         )

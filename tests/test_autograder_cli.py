@@ -43,13 +43,13 @@ EXPECTED = {  # scenario -> (status, autograded score, text the reason must cont
     "reads-hidden-tests": ("graded", "5", ""),
     "print-flood": ("graded", "5", ""),
     "duplicated-grade-id": ("failed", "", "duplicated grade id(s) square"),
-    "not-json": ("failed", "", "not a notebook: invalid JSON (Expecting value at line 1)"),
+    "not-json": ("failed", "", "not a notebook: invalid JSON (Expecting value at line 1, column 1"),
     "empty-file": ("failed", "", "empty file (0 bytes)"),
     "wrong-nbformat": ("failed", "", "wrong notebook format: nbformat 3, expected 4"),
     "invalid-notebook": ("failed", "", "not a valid notebook: it has no list of cells"),
     "huge-file": ("failed", "", "file too large: 1.1 MB > 1.0 MB limit"),
     "missing-notebook": ("failed", "", "notebook missing: expected toy.ipynb, found nothing"),
-    "renamed-notebook": ("failed", "", "notebook renamed: expected toy.ipynb, found Toy (1).ipynb"),
+    "renamed-notebook": ("graded", "5", "graded Toy (1).ipynb (expected the name toy.ipynb)"),
 }
 
 
@@ -148,7 +148,7 @@ def test_feedback_shows_code_outputs_scores_and_messages(batch):
 def test_progress_and_a_summary_table_are_shown(batch):
     done = batch[2]
     assert "grading" in done.stderr and "20/20" in done.stderr
-    assert "toy: 20 submissions, 8 failed" in done.stdout
+    assert "toy: 20 submissions, 7 failed" in done.stdout
 
 
 def test_the_gradebook_is_sqlite_under_out(batch):

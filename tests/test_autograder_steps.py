@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -32,7 +33,7 @@ def toy():
 
 
 def _read(toy, scenario: str) -> nbformat.NotebookNode:
-    return read_notebook(SUBMISSIONS / f"{scenario}.ipynb", max_bytes=toy.config.max_notebook_bytes)
+    return read_notebook(SUBMISSIONS / f"{scenario}.ipynb", max_bytes=toy.config.max_notebook_bytes)[0]
 
 
 def test_fixtures_are_what_the_factory_builds():
@@ -225,27 +226,48 @@ def test_canvas_zip_names_late_flags_resubmissions_and_unsafe_entries(tmp_path):
     assert late.lms.late and late.lms.filename == "toy-1.ipynb" and late.notebook.read_bytes() == good
     assert "'..'" in subs["33333"].problem and "absolute path" in subs["55555"].problem
     assert "symbolic link" in subs["99999"].problem
-    assert "notebook renamed: expected toy.ipynb, found my_homework.ipynb" in subs["77777"].problem
+    renamed = subs["77777"]  # a Canvas upload named by the student is graded, with a note naming the file
+    assert not renamed.problem and renamed.notebook.read_bytes() == good
+    assert renamed.notes == ("graded my_homework.ipynb (expected the name toy.ipynb)",)
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert all(staging in p.parents or p == archive for p in written), written
     assert not Path("/tmp/absolute_55555_66666_toy.ipynb").exists()
 
 
-def test_student_folders_missing_renamed_and_several_notebooks(tmp_path):
+def test_student_folders_missing_renamed_and_several_notebooks(toy, tmp_path):
+    """Is a renamed notebook graded with a note, and the right one picked among several by its grade ids?"""
+    good = (SUBMISSIONS / "correct.ipynb").read_text()
+    other = json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []})
+    other_homework = json.dumps(
+        {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+         "cells": [{"cell_type": "code", "source": "", "metadata": {"nbgrader": {"grade_id": "hw9-q1"}},
+                    "outputs": [], "execution_count": None}]}
+    )  # fmt: skip
     for student, files in {
-        "ann": ["toy.ipynb", "Untitled.ipynb"],
-        "bob": ["homework.ipynb"],
-        "cyd": ["notes.txt"],
-        "dee": ["a.ipynb", "b.ipynb"],
+        "ann": {"toy.ipynb": good, "Untitled.ipynb": other},
+        "bob": {"HW1 final.ipynb": good},
+        "cyd": {"notes.txt": "x"},
+        "dee": {"a.ipynb": other, "b.ipynb": other},
+        "eve": {"scratch.ipynb": other, "toy (2).ipynb": good},
+        "fay": {"draft.ipynb": good, "final.ipynb": good},
+        "gus": {"hw9.ipynb": other_homework},
     }.items():
         (tmp_path / student).mkdir()
-        for name in files:
-            (tmp_path / student / name).write_text("{}")
-    subs = {s.student_id: s for s in collect(tmp_path, "toy", staging=tmp_path / ".x", max_bytes=1 << 20)}
+        for name, text in files.items():
+            (tmp_path / student / name).write_text(text)
+    ids = frozenset(s.grade_id for s in toy.specs)
+    found = collect(tmp_path, "toy", staging=tmp_path / ".x", max_bytes=1 << 20, grade_ids=ids)
+    subs = {s.student_id: s for s in found}
     assert subs["ann"].notebook.name == "toy.ipynb" and subs["ann"].notes == ("ignored Untitled.ipynb",)
-    assert subs["bob"].problem.startswith("notebook renamed")
+    assert subs["bob"].notebook.name == "HW1 final.ipynb" and not subs["bob"].problem
+    assert subs["bob"].notes == ("graded HW1 final.ipynb (expected the name toy.ipynb)",)
     assert subs["cyd"].problem == "notebook missing: expected toy.ipynb, found notes.txt"
-    assert subs["dee"].problem == "several notebooks and none named toy.ipynb: a.ipynb, b.ipynb"
+    assert subs["dee"].problem.startswith("several notebooks and none named toy.ipynb: a.ipynb, b.ipynb")
+    assert "none holds this assignment's cells" in subs["dee"].problem
+    assert subs["eve"].notebook.name == "toy (2).ipynb"
+    assert "it is the one holding this assignment's cells" in subs["eve"].notes[0]
+    assert subs["fay"].notebook is None and "several hold this assignment's cells" in subs["fay"].problem
+    assert subs["gus"].notebook is None and "holds none of this assignment's cells" in subs["gus"].problem
 
 
 def test_bad_configuration_is_a_usage_error_that_says_what_to_fix(tmp_path):

@@ -181,7 +181,7 @@ def test_each_forgery_would_pass_every_test_if_tests_ran_in_the_students_process
     from autograder.steps.score import score
 
     toy = load_assignment(_toy_source())
-    restored, _ = restore(read_notebook(HOSTILE / f"{scenario}.ipynb", max_bytes=10**7), toy)
+    restored, _ = restore(read_notebook(HOSTILE / f"{scenario}.ipynb", max_bytes=10**7)[0], toy)
     code = [(i, c.source) for i, c in enumerate(restored.cells) if c.cell_type == "code"]
     isolation = sandbox.Isolation("strict", sandbox.default_expose())
     runner = sandbox.start(limits=sandbox.Limits(cell_timeout=10), preload=("numpy",), isolation=isolation)
@@ -197,7 +197,8 @@ def test_time_and_crash_limits_are_reported_as_reasons(batch):
     assert "a cell exceeded the 4 s limit per cell" in grades["resources-fork-bomb"]["reason"]
     assert "a cell exceeded the 4 s limit per cell" in grades["resources-sleep-forever"]["reason"]
     assert "killed by SIGKILL" in grades["process-kill-grader"]["reason"]
-    assert "wrote something unreadable on its result channel" in grades["resources-result-flood"]["reason"]
+    flood = grades["resources-result-flood"]["reason"]
+    assert "wrote something unreadable on the grader's result channel" in flood
 
 
 def test_no_connection_reached_the_loopback_server(batch):

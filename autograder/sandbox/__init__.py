@@ -101,6 +101,7 @@ ENTER = Path(__file__).with_name("enter.py")
 _BASE_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
 MODES = ("strict", "warn", "off")
 MAX_MESSAGE_BYTES = 128 * 1024**2  # one result message (a cell's outputs); more is an attack
+MAX_MESSAGE_DEPTH = 100  # nesting of one message (plain data nests at most 64 levels, plus the envelope)
 UID_BASE, UID_RANGE = 200_000, 800_000  # unprivileged uids with no account (no files outside a sandbox)
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 
@@ -311,6 +312,20 @@ def _preexec(limits: Limits, group: cgroups.Cgroup | None) -> None:
             resource.setrlimit(kind, (value, hard))
 
 
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether a decoded JSON value nests deeper than ``limit`` (level by level, without recursion)."""
+    level, depth = [value], 1
+    while level:
+        if depth > limit:
+            return True
+        deeper: list = []
+        for item in level:
+            children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+            deeper.extend(c for c in children if isinstance(c, (dict, list)))
+        level, depth = deeper, depth + 1
+    return False
+
+
 class _Stop(Exception):
     """Execution ends early: ``status`` and ``detail`` as in :class:`Execution`.
 
@@ -324,7 +339,10 @@ class _Stop(Exception):
         self.status, self.detail = status, detail
 
 
-GARBLED = "the grading process wrote something unreadable on its result channel"
+GARBLED = (
+    "the notebook's code wrote something unreadable on the grader's result channel (a private pipe), so "
+    "its execution was stopped"
+)
 
 
 class Runner:
@@ -431,9 +449,10 @@ class Runner:
         del self._buffer[: end + 1]
         try:
             message = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # bad JSON, huge integers, deep nesting
             return {"event": "garbled"}, b""
-        if not isinstance(message, dict):
+        nested = line.count(b"[") + line.count(b"{") > MAX_MESSAGE_DEPTH  # cheap: could it be too deep?
+        if not isinstance(message, dict) or (nested and _deeper_than(message, MAX_MESSAGE_DEPTH)):
             return {"event": "garbled"}, b""
         size = message.get("blob", 0)
         if type(size) is not int or not 0 <= size <= self.limits.transfer_bytes:

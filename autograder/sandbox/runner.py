@@ -171,7 +171,25 @@ def _make_shell():
 
     shell = Shell.instance(colors="NoColor", history_length=0, cache_size=0)
     shell.history_manager.enabled = False
+    shell.system = _piped_system(shell)
     return shell
+
+
+def _piped_system(shell):
+    """``!cmd`` through plain pipes: IPython's default needs a pseudo-terminal, which a sandbox has not."""
+    import subprocess
+
+    def system(cmd: str) -> None:
+        if cmd.rstrip().endswith("&"):
+            raise OSError("Background processes not supported.")
+        done = subprocess.run(
+            shell.var_expand(cmd, depth=1), shell=True, stdin=subprocess.DEVNULL, capture_output=True
+        )
+        sys.stdout.write(done.stdout.decode("utf-8", "replace"))
+        sys.stderr.write(done.stderr.decode("utf-8", "replace"))
+        shell.user_ns["_exit_code"] = done.returncode
+
+    return system
 
 
 def _load_plaindata():

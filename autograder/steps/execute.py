@@ -17,8 +17,72 @@ import copy
 import nbformat
 from nbformat import NotebookNode
 
+from autograder.results import clean_text
 from autograder.sandbox import Cell, Execution, Runner, run_notebook
 from autograder.source import Assignment, nb_meta
+
+UNREADABLE = "[an output of this cell was not a valid notebook output and was removed by the autograder]\n"
+
+
+def _clean(value: object) -> object:
+    """``value`` with every string's lone surrogates replaced (outputs are stored as UTF-8)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _clean(v) for k, v in value.items()}
+    return value
+
+
+def _valid_output(output: object) -> bool:
+    """Whether ``output`` has the shape of an nbformat v4 output (what the later steps rely on)."""
+    if not isinstance(output, dict):
+        return False
+    kind = output.get("output_type")
+    if kind == "stream":
+        return output.get("name") in ("stdout", "stderr") and isinstance(output.get("text"), str)
+    if kind == "error":
+        traceback = output.get("traceback", [])
+        return (
+            isinstance(output.get("ename"), str)
+            and isinstance(output.get("evalue"), str)
+            and isinstance(traceback, list)
+            and all(isinstance(line, str) for line in traceback)
+        )
+    if kind in ("display_data", "execute_result"):
+        data, metadata = output.get("data"), output.get("metadata", {})
+        count = output.get("execution_count")
+        return (
+            isinstance(data, dict)
+            and isinstance(metadata, dict)
+            and all(isinstance(v, str) or mime.endswith("json") for mime, v in data.items())
+            and (kind == "display_data" or count is None or (type(count) is int and count >= 0))
+        )
+    return False
+
+
+def clean_outputs(outputs: list) -> list[NotebookNode]:
+    """The outputs a process reported, as nbformat nodes: unreadable ones replaced by a note, text repaired.
+
+    The student's process reports its own outputs and could send anything that is JSON.
+    """
+    cleaned, dropped = [], False
+    for output in outputs:
+        if _valid_output(output):
+            node = dict(_clean(output))
+            if node["output_type"] == "execute_result":
+                node.setdefault("execution_count", None)
+            if node["output_type"] in ("display_data", "execute_result"):
+                node.setdefault("metadata", {})
+            if node["output_type"] == "error":
+                node.setdefault("traceback", [])
+            cleaned.append(nbformat.from_dict(node))
+        else:
+            dropped = True
+    if dropped:
+        cleaned.append(nbformat.from_dict({"output_type": "stream", "name": "stderr", "text": UNREADABLE}))
+    return cleaned
 
 
 def _statements(source: str) -> str:
@@ -106,6 +170,6 @@ def execute(
     execution = run_notebook(student, cells, verifier=verifier, prelude=prelude(assignment), files=files)
     for index, outputs in execution.outputs.items():
         cell = nb.cells[index]
-        cell.outputs = [nbformat.from_dict(o) for o in outputs]
+        cell.outputs = clean_outputs(outputs)
         cell.execution_count = execution.execution_counts.get(index) or None
     return nb, execution

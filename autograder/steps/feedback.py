@@ -2,26 +2,171 @@
 
 The notebook it renders has already been concealed (no hidden test code). A summary table opens the page
 and a short verdict follows each graded cell; nbconvert's HTML exporter does the rendering.
+
+Everything that came from a submission is inert on the page (the instructor and the student open it in
+their browsers):
+
+* nbconvert renders with ``sanitize_html``: Markdown cells and HTML/Markdown outputs pass through
+  :func:`clean_html` (bleach, with an allow-list of formatting tags and attributes, links and images only
+  to ``http(s)``, relative and ``data:image`` addresses); JavaScript outputs, widget views and widget state
+  are dropped; SVG outputs become ``<img src="data:...">``, where scripts never run;
+* code, file names, ids and messages are escaped as text (Pygments, :func:`html.escape`);
+* a Content-Security-Policy allows only the scripts the page template itself loads (by address and by the
+  hash of its inline blocks): an inline script or ``on...=`` handler that slipped through would not run.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import html
+import re
 from functools import cache
 
+import bleach
+from bleach.css_sanitizer import ALLOWED_CSS_PROPERTIES, CSSSanitizer
 from nbformat import NotebookNode
-from nbformat.v4 import new_markdown_cell
+from nbformat.v4 import new_markdown_cell, new_notebook
 
-from autograder.results import CellResult, SubmissionResult
+from autograder.results import CellResult, SubmissionResult, clean_text
 from autograder.source import nb_meta
+
+TAGS = frozenset(
+    {
+        *bleach.ALLOWED_TAGS,
+        *("h1", "h2", "h3", "h4", "h5", "h6", "p", "br", "hr", "div", "span", "pre", "code", "kbd", "samp"),
+        *("table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "colgroup", "col"),
+        *("img", "figure", "figcaption", "sub", "sup", "small", "del", "ins", "s", "u", "mark", "q", "cite"),
+        *("dl", "dt", "dd", "details", "summary", "var", "time", "abbr"),
+    }
+)
+_IMAGE_DATA = re.compile(
+    r"^data:image/(png|jpe?g|gif|webp|svg\+xml);base64,[A-Za-z0-9+/=\s]*$", re.IGNORECASE
+)
+_COMMON = {"class", "id", "title", "lang", "dir", "style", "align"}
+
+
+def _attribute_allowed(tag: str, name: str, value: str) -> bool:
+    if name in _COMMON:
+        return True
+    if tag == "a" and name == "href":
+        return True  # its protocol is checked by bleach (http, https, mailto, relative)
+    if tag == "img" and name in ("alt", "width", "height"):
+        return True
+    if tag == "img" and name == "src":
+        scheme = value.split(":", 1)[0].lower() if ":" in value.split("/", 1)[0] else ""
+        return scheme in ("", "http", "https") or bool(_IMAGE_DATA.match(value))
+    return tag in ("td", "th", "col", "colgroup") and name in ("colspan", "rowspan", "span")
+
+
+_CLEANER = bleach.Cleaner(
+    tags=TAGS,
+    attributes=_attribute_allowed,
+    protocols={"http", "https", "mailto", "data"},  # data: only passes _attribute_allowed on <img src>
+    strip=False,  # disallowed markup is shown as text, so a student sees what they wrote
+    strip_comments=True,
+    css_sanitizer=CSSSanitizer(allowed_css_properties=ALLOWED_CSS_PROPERTIES),
+)
+
+
+def clean_html(element: str | bytes) -> str:
+    """Markup from a submission, made inert: only formatting tags and safe attributes survive.
+
+    Used by nbconvert (its ``clean_html`` filter) for Markdown cells and HTML outputs.
+    """
+    text = element.decode("utf-8", "replace") if isinstance(element, bytes) else str(element)
+    return _CLEANER.clean(clean_text(text))
 
 
 @cache
 def _exporter():
     from nbconvert import HTMLExporter
 
-    return HTMLExporter(template_name="classic")
+    return HTMLExporter(template_name="classic", sanitize_html=True, filters={"clean_html": clean_html})
+
+
+def _script_hash(body: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+
+
+_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.IGNORECASE | re.DOTALL)
+
+
+@cache
+def _template_policy() -> str:
+    """The Content-Security-Policy of a feedback page: the template's own scripts, nothing else.
+
+    Computed from a page rendered from an empty notebook, so it lists exactly what the template loads.
+    """
+    body, _ = _exporter().from_notebook_node(new_notebook())
+    hosts, hashes = set(), set()
+    for attributes, content in _SCRIPT.findall(body):
+        source = re.search(r'src="(https?://[^/"]+)', attributes)
+        if source:
+            hosts.add(source.group(1))
+        elif content.strip():
+            hashes.add(_script_hash(content))
+    scripts = " ".join(sorted(hosts | hashes))
+    return (
+        f"default-src 'none'; script-src {scripts} 'unsafe-eval'; style-src 'unsafe-inline' https:; "
+        "img-src data: https: http:; font-src data: https:; connect-src https:; object-src 'none'; "
+        "frame-src 'none'; base-uri 'none'; form-action 'none'"
+    )
+
+
+def _with_policy(page: str, policy: str) -> str:
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(policy)}">'
+    return re.sub(r"(<head[^>]*>)", lambda m: m.group(1) + "\n" + meta, page, count=1, flags=re.IGNORECASE)
+
+
+RENDERED = (
+    *("text/plain", "text/html", "text/markdown", "text/latex"),
+    *("image/png", "image/jpeg", "image/svg+xml"),
+)
+_BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
+REMOVED = "[output not shown in feedback: it is neither text nor an image]"
+
+
+def _display_metadata(metadata: object) -> dict:
+    """Only what the template reads (sizes, alt text), each of the type it expects."""
+    if not isinstance(metadata, dict):
+        return {}
+
+    def keep(entry: dict) -> dict:
+        kept = {k: entry[k] for k in ("width", "height") if type(entry.get(k)) in (int, float)}
+        if isinstance(entry.get("alt"), str):
+            kept["alt"] = entry["alt"]
+        if entry.get("unconfined") is True:
+            kept["unconfined"] = True
+        return kept
+
+    out = keep(metadata)
+    for mime in RENDERED:
+        if isinstance(metadata.get(mime), dict):
+            out[mime] = keep(metadata[mime])
+    return out
+
+
+def inert_outputs(nb: NotebookNode) -> NotebookNode:
+    """Keep only outputs the page shows as text, sanitized HTML or images, with plain metadata (in place).
+
+    JavaScript, widget views and unknown types are replaced by a note; image data must be base64; output
+    metadata keeps sizes and alt text only (the template writes sizes into unquoted attributes).
+    """
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") not in ("display_data", "execute_result"):
+                continue
+            data = {mime: value for mime, value in output.get("data", {}).items() if mime in RENDERED}
+            for mime in ("image/png", "image/jpeg"):
+                if mime in data and not (isinstance(data[mime], str) and _BASE64.match(data[mime])):
+                    del data[mime]
+            output["data"] = data or {"text/plain": REMOVED}
+            output["metadata"] = _display_metadata(output.get("metadata"))
+    return nb
 
 
 def _points(cell: CellResult) -> str:
@@ -31,13 +176,35 @@ def _points(cell: CellResult) -> str:
 
 
 def _verdict(cell: CellResult) -> str:
+    name = html.escape(cell.grade_id)
     if cell.manual:
-        return f"**{cell.grade_id}** (written answer): {_points(cell)}"
+        return f"<p><strong>{name}</strong> (written answer): {_points(cell)}</p>"
     mark = "passed" if cell.passed else "failed"
-    text = f"**{cell.grade_id}**: {mark}, {_points(cell)}"
+    text = f"<p><strong>{name}</strong>: {mark}, {_points(cell)}</p>"
     if cell.message:
-        text += f"\n\n```text\n{cell.message}\n```"
+        text += f"\n<pre>{html.escape(cell.message)}</pre>"
     return text
+
+
+def _summary(result: SubmissionResult, assignment: str) -> str:
+    rows = "\n".join(
+        f"<tr><td>{html.escape(c.grade_id)}</td><td>{_points(c)}</td>"
+        f"<td>{html.escape(c.message.splitlines()[0]) if c.message else ''}</td></tr>"
+        for c in result.cells
+    )
+    manual = ""
+    if result.manual_max:
+        manual = f" (plus {result.manual_max:g} points of written answers, graded by hand)"
+    summary = (
+        f"<h1>Feedback: {html.escape(assignment)}</h1>\n"
+        f"<p>Student: <code>{html.escape(result.student_id)}</code>. Autograded score: "
+        f"<strong>{result.total:g} / {result.max_total:g}</strong>{manual}</p>\n"
+        f"<table>\n<tr><td><strong>cell</strong></td><td><strong>points</strong></td>"
+        f"<td><strong>message</strong></td></tr>\n{rows}\n</table>\n"
+    )
+    if result.reason:
+        summary += f"<p>Notes: {html.escape(result.reason)}</p>\n"
+    return summary
 
 
 def render_feedback(nb: NotebookNode, result: SubmissionResult, *, assignment: str) -> str:
@@ -49,27 +216,12 @@ def render_feedback(nb: NotebookNode, result: SubmissionResult, *, assignment: s
         assignment: the assignment's name (page title).
 
     Returns:
-        A standalone HTML document.
+        A standalone HTML document whose submitted content is inert (see the module docstring).
     """
-    nb = copy.deepcopy(nb)
+    nb = inert_outputs(copy.deepcopy(nb))
+    nb.metadata = {k: v for k, v in nb.metadata.items() if k in ("kernelspec", "language_info")}
     by_id = {c.grade_id: c for c in result.cells}
-    rows = "\n".join(
-        f"| {c.grade_id} | {_points(c)} | {c.message.splitlines()[0] if c.message else ''} |"
-        for c in result.cells
-    )
-    summary = (
-        f"# Feedback: {assignment}\n\nStudent: `{result.student_id}`. Autograded score: "
-        f"**{result.total:g} / {result.max_total:g}**"
-        + (
-            f" (plus {result.manual_max:g} points of written answers, graded by hand)"
-            if result.manual_max
-            else ""
-        )
-        + f"\n\n| cell | points | message |\n|---|---|---|\n{rows}\n"
-    )
-    if result.reason:
-        summary += f"\nNotes: {result.reason}\n"
-    cells = [new_markdown_cell(summary)]
+    cells = [new_markdown_cell(_summary(result, assignment))]
     for cell in nb.cells:
         cells.append(cell)
         grade_id = nb_meta(cell).get("grade_id")
@@ -79,13 +231,17 @@ def render_feedback(nb: NotebookNode, result: SubmissionResult, *, assignment: s
     body, _resources = _exporter().from_notebook_node(
         nb, resources={"metadata": {"name": f"{assignment} feedback"}}
     )
-    return body
+    return _with_policy(clean_text(body), _template_policy())
+
+
+FAILURE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 
 def render_failure(result: SubmissionResult, *, assignment: str) -> str:
-    """A short HTML page for a submission that could not be graded."""
-    return (
+    """A short HTML page for a submission that could not be graded (no scripts at all)."""
+    return clean_text(
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
+        f'<meta http-equiv="Content-Security-Policy" content="{FAILURE_POLICY}">'
         f"<title>{html.escape(assignment)} feedback</title></head><body>\n"
         f"<h1>Feedback: {html.escape(assignment)}</h1>\n"
         f"<p>Student: <code>{html.escape(result.student_id)}</code></p>\n"
