@@ -39,9 +39,11 @@ import csv
 import hashlib
 import json
 import math
+import os
 import random
 import re
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -82,6 +84,20 @@ PAYLOADS = {
     "embed": f"<embed src=\"javascript:console.log('{MARKER}')\">",
     "details-ontoggle": f"<details open ontoggle=\"console.log('{MARKER}')\">x</details>",
     "broken-out-of-code": f"</code></pre><script>console.log('{MARKER}')</script>",
+    "rcdata-breakout": f"</title></textarea></style><script>console.log('{MARKER}')</script>",
+    "comment-breakout": f"<!--><img src=x onerror=\"console.log('{MARKER}')\">-->",
+    "noscript-mxss": '<noscript><p title="</noscript>'
+    + f"<img src=x onerror=console.log('{MARKER}')>\"></noscript>",
+    "entity-javascript": f"<a href=\"&#106;ava&#x09;script:console.log('{MARKER}')\">click</a>",
+    "data-html-link": f"<a href=\"data:text/html,<script>console.log('{MARKER}')</script>\">click</a>",
+    "meta-refresh": f'<meta http-equiv="refresh" content="0;url=javascript:console.log(\'{MARKER}\')">',
+    "base-href": f"<base href=\"javascript:console.log('{MARKER}')//\">",
+    "form-action": f"<form><button formaction=\"javascript:console.log('{MARKER}')\">go</button></form>",
+    "svg-animate": f'<svg><animate onbegin="console.log(\'{MARKER}\')" attributeName="x" dur="1s"/></svg>',
+    "math-href": f"<math><mi xlink:href=\"javascript:console.log('{MARKER}')\">x</mi></math>",
+    "style-url": f"<p style=\"background:url(javascript:console.log('{MARKER}'))\">x</p>",
+    "autofocus": f"<input autofocus onfocus=\"console.log('{MARKER}')\">",
+    "markdown-image-onerror": f"![x](x\" onerror=\"console.log('{MARKER}'))",
 }
 SVG_OPEN = f"<svg xmlns='http://www.w3.org/2000/svg' onload=\"console.log('{MARKER}')\">"
 NAME_PAYLOADS = (  # fit in a file name: no slash
@@ -109,6 +125,8 @@ class Upload:
         folder_suffix: appended to the student folder's name.
         extra_files: other files in the folder (name to bytes).
         extra_folders: sub-folders in the folder.
+        special: ``(kind, name, argument)`` entries that are not regular files: ``symlink`` (to the
+            argument), ``fifo``, ``sparse`` (a file of the argument's size in bytes, holding nothing).
     """
 
     doc: Json
@@ -120,6 +138,7 @@ class Upload:
     folder_suffix: str = ""
     extra_files: dict[str, bytes] = field(default_factory=dict)
     extra_folders: list[str] = field(default_factory=list)
+    special: list[tuple[str, str, str]] = field(default_factory=list)
 
     def token(self, raw_json: str) -> str:
         """A placeholder string that :func:`serialize` replaces with ``raw_json`` (verbatim JSON text)."""
@@ -238,23 +257,26 @@ class Mutation:
         kind: the class (one of :data:`CLASSES`).
         stage: when it is applied (edits of a valid notebook first, the folder last).
         apply: changes the upload; returns a description, or None if it did not apply.
+        harmless: a correct notebook with only harmless mutations must still score full marks (every
+            variant leaves the answers' code intact and the notebook readable by Jupyter).
     """
 
     name: str
     kind: str
     stage: int
     apply: Callable[[Upload, random.Random], str | None]
+    harmless: bool = False
 
 
 MUTATIONS: dict[str, Mutation] = {}
 
 
-def mutation(kind: str, stage: int) -> Callable:
+def mutation(kind: str, stage: int, *, harmless: bool = False) -> Callable:
     """Register a mutation under ``<kind>.<function name with dashes>``."""
 
     def register(function: Callable[[Upload, random.Random], str | None]) -> Callable:
         name = f"{kind}.{function.__name__.strip('_').replace('_', '-')}"
-        MUTATIONS[name] = Mutation(name, kind, stage, function)
+        MUTATIONS[name] = Mutation(name, kind, stage, function, harmless)
         return function
 
     return register
@@ -328,7 +350,7 @@ def nul_bytes(up: Upload, rng: random.Random) -> str:
     return f"NUL bytes at {', '.join(f'{s:.0%}' for s in spots)}"
 
 
-@mutation("bytes", TEXT)
+@mutation("bytes", TEXT, harmless=True)
 def crlf_file(up: Upload, rng: random.Random) -> str:
     """Windows line endings between the JSON's lines (harmless)."""
     up.text_patches.append(lambda text: text.replace("\n", "\r\n"))
@@ -343,13 +365,13 @@ def _line_endings(up: Upload, rng: random.Random, ending: str) -> str | None:
     return f"{ending!r} line endings in {len(chosen)} cell source(s)" if chosen else None
 
 
-@mutation("bytes", SEMANTIC)
+@mutation("bytes", SEMANTIC, harmless=True)
 def crlf_sources(up: Upload, rng: random.Random) -> str | None:
     """CRLF inside cell sources (a notebook edited on Windows)."""
     return _line_endings(up, rng, "\r\n")
 
 
-@mutation("bytes", SEMANTIC)
+@mutation("bytes", SEMANTIC, harmless=True)
 def lone_cr_sources(up: Upload, rng: random.Random) -> str | None:
     """Lone CR line endings inside cell sources (classic Mac OS)."""
     return _line_endings(up, rng, "\r")
@@ -565,7 +587,7 @@ def surrogate_in_code(up: Upload, rng: random.Random) -> str | None:
     return f"U+{ord(char):04X} in {_grade_id(cell)!r}"
 
 
-@mutation("unicode", SEMANTIC)
+@mutation("unicode", SEMANTIC, harmless=True)
 def surrogate_in_markdown(up: Upload, rng: random.Random) -> str | None:
     """A lone surrogate in the written answer or an added markdown cell."""
     char = rng.choice(LONE)
@@ -596,14 +618,14 @@ def surrogate_in_metadata(up: Upload, rng: random.Random) -> str | None:
     return f"U+{ord(char):04X} in {where}"
 
 
-@mutation("unicode", FILES)
+@mutation("unicode", FILES, harmless=True)
 def surrogate_in_folder_name(up: Upload, rng: random.Random) -> str:
     """The student folder's name is not valid UTF-8 (a lone surrogate once decoded)."""
     up.folder_suffix += "-\udcff\udcfe"
     return "bytes 0xff 0xfe in the folder name"
 
 
-@mutation("unicode", FILES)
+@mutation("unicode", FILES, harmless=True)
 def surrogate_in_file_name(up: Upload, rng: random.Random) -> str | None:
     """The notebook's file name is not valid UTF-8."""
     if up.notebook_name is None:
@@ -641,7 +663,7 @@ def invisible_chars(up: Upload, rng: random.Random) -> str | None:
     return f"{name} in the {where} of {_grade_id(cell)!r}"
 
 
-@mutation("unicode", FILES)
+@mutation("unicode", FILES, harmless=True)
 def invisible_in_folder_name(up: Upload, rng: random.Random) -> str:
     """An RTL override or zero-width character in the folder name."""
     name, char = rng.choice([(k, v) for k, v in sorted(INVISIBLE.items()) if k != "NUL"])
@@ -652,7 +674,7 @@ def invisible_in_folder_name(up: Upload, rng: random.Random) -> str:
 NON_BMP = "\U0001f40d\U0001d518\U00010348\U0001f600"
 
 
-@mutation("unicode", SEMANTIC)
+@mutation("unicode", SEMANTIC, harmless=True)
 def non_bmp(up: Upload, rng: random.Random) -> str | None:
     """Characters outside the Basic Multilingual Plane (emoji, math letters, Gothic)."""
     cell = _pick(rng, _by_id(up.doc, "square", "softmax", "explain"))
@@ -733,35 +755,35 @@ def _set_points(up: Upload, rng: random.Random, value: Json, label: str) -> str 
     return f"points of {meta.get('grade_id')!r} = {label}"
 
 
-@mutation("nbgrader", SEMANTIC)
+@mutation("nbgrader", SEMANTIC, harmless=True)
 def points_string(up: Upload, rng: random.Random) -> str | None:
     """Points written as a string."""
     value = rng.choice(["100", "two", "", "1e9"])
     return _set_points(up, rng, value, repr(value))
 
 
-@mutation("nbgrader", SEMANTIC)
+@mutation("nbgrader", SEMANTIC, harmless=True)
 def points_negative(up: Upload, rng: random.Random) -> str | None:
     """Negative points."""
     value = rng.choice([-1, -1000, -0.5])
     return _set_points(up, rng, value, repr(value))
 
 
-@mutation("nbgrader", SEMANTIC)
+@mutation("nbgrader", SEMANTIC, harmless=True)
 def points_nan(up: Upload, rng: random.Random) -> str | None:
     """Points NaN or infinite."""
     value = rng.choice([math.nan, math.inf, -math.inf])
     return _set_points(up, rng, value, repr(value))
 
 
-@mutation("nbgrader", SEMANTIC)
+@mutation("nbgrader", SEMANTIC, harmless=True)
 def points_huge(up: Upload, rng: random.Random) -> str | None:
     """Huge points."""
     value = rng.choice([10**30, 1e308, 2**63])
     return _set_points(up, rng, value, repr(value))
 
 
-@mutation("nbgrader", SEMANTIC)
+@mutation("nbgrader", SEMANTIC, harmless=True)
 def flags_flipped(up: Upload, rng: random.Random) -> str | None:
     """``grade``, ``solution`` or ``locked`` flipped (a test made an answer, an answer made a test)."""
     _cell, meta = _graded_meta(up, rng)
@@ -773,7 +795,7 @@ def flags_flipped(up: Upload, rng: random.Random) -> str | None:
     return f"{', '.join(flags)} flipped on {meta.get('grade_id')!r}"
 
 
-@mutation("nbgrader", SEMANTIC)
+@mutation("nbgrader", SEMANTIC, harmless=True)
 def flags_strings(up: Upload, rng: random.Random) -> str | None:
     """Flags written as strings (``"false"`` is true in Python)."""
     _cell, meta = _graded_meta(up, rng)
@@ -784,7 +806,7 @@ def flags_strings(up: Upload, rng: random.Random) -> str | None:
     return f"flags of {meta.get('grade_id')!r} are strings"
 
 
-@mutation("nbgrader", SEMANTIC)
+@mutation("nbgrader", SEMANTIC, harmless=True)
 def schema_version_new(up: Upload, rng: random.Random) -> str | None:
     """An nbgrader schema version from the future."""
     cells = [c for c in _graded(up.doc) if rng.random() < 0.5] or _graded(up.doc)[:1]
@@ -808,7 +830,7 @@ def metadata_removed(up: Upload, rng: random.Random) -> str | None:
     return "every cell's metadata removed (answers pasted into a fresh notebook)"
 
 
-@mutation("nbgrader", SEMANTIC)
+@mutation("nbgrader", SEMANTIC, harmless=True)
 def checksum_edited(up: Upload, rng: random.Random) -> str | None:
     """A cell's checksum changed or removed."""
     _cell, meta = _graded_meta(up, rng)
@@ -821,7 +843,7 @@ def checksum_edited(up: Upload, rng: random.Random) -> str | None:
     return f"checksum of {meta.get('grade_id')!r} edited"
 
 
-@mutation("nbgrader", SEMANTIC)
+@mutation("nbgrader", SEMANTIC, harmless=True)
 def cells_reordered(up: Upload, rng: random.Random) -> str | None:
     """Cells shuffled (tests before answers)."""
     cells = _cells(up.doc)
@@ -842,7 +864,7 @@ def cell_deleted(up: Upload, rng: random.Random) -> str | None:
     return f"deleted cells[{i}] ({_grade_id(gone) if isinstance(gone, dict) else gone!r})"
 
 
-@mutation("nbgrader", SEMANTIC)
+@mutation("nbgrader", SEMANTIC, harmless=True)
 def test_edited(up: Upload, rng: random.Random) -> str | None:
     """A test cell edited (emptied, made to pass, or given more points)."""
     cell, meta = _graded_meta(up, rng, "square-test", "softmax-test")
@@ -857,38 +879,43 @@ def test_edited(up: Upload, rng: random.Random) -> str | None:
 # content -------------------------------------------------------------------------------------------
 
 
-def _payloads(rng: random.Random, k: int = 2) -> list[str]:
-    return rng.sample(sorted(PAYLOADS), k=k)
+def _payloads(rng: random.Random) -> list[str]:
+    """Every payload, in a drawn order (each one reaches every place a content mutation writes to)."""
+    return rng.sample(sorted(PAYLOADS), k=len(PAYLOADS))
 
 
-@mutation("content", SEMANTIC)
+def _named(names: list[str]) -> str:
+    return f"all {len(names)} payloads" if len(names) == len(PAYLOADS) else ", ".join(names)
+
+
+@mutation("content", SEMANTIC, harmless=True)
 def html_in_markdown_answer(up: Upload, rng: random.Random) -> str | None:
     """HTML, JS and SVG in the written answer."""
     cell = _answer(up.doc, rng, "markdown")
     if cell is None:
         return None
-    names = _payloads(rng, 3)
+    names = _payloads(rng)
     _append(cell, "\n\n".join(PAYLOADS[n] for n in names))
-    return f"{', '.join(names)} in 'explain'"
+    return f"{_named(names)} in 'explain'"
 
 
-@mutation("content", SEMANTIC)
+@mutation("content", SEMANTIC, harmless=True)
 def html_in_added_markdown(up: Upload, rng: random.Random) -> str | None:
     """An added markdown cell full of markup."""
-    names = _payloads(rng, 3)
+    names = _payloads(rng)
     where = _insert(up.doc, rng, _new_cell("markdown", "\n\n".join(PAYLOADS[n] for n in names)))
-    return where and f"{', '.join(names)} in a markdown cell added {where}"
+    return where and f"{_named(names)} in a markdown cell added {where}"
 
 
-@mutation("content", SEMANTIC)
+@mutation("content", SEMANTIC, harmless=True)
 def html_in_code_comment(up: Upload, rng: random.Random) -> str | None:
     """Markup in comments and strings of a code answer."""
     cell = _answer(up.doc, rng, "code")
     if cell is None:
         return None
-    names = _payloads(rng, 2)
+    names = _payloads(rng)
     _append(cell, "\n".join(f"# {PAYLOADS[n]}" for n in names) + f"\nNOTE = {PAYLOADS[names[0]]!r}")
-    return f"{', '.join(names)} in comments of {_grade_id(cell)!r}"
+    return f"{_named(names)} in comments of {_grade_id(cell)!r}"
 
 
 def _stored_outputs(names: list[str]) -> list[dict]:
@@ -906,21 +933,21 @@ def _stored_outputs(names: list[str]) -> list[dict]:
     ]
 
 
-@mutation("content", SEMANTIC)
+@mutation("content", SEMANTIC, harmless=True)
 def html_in_stored_outputs(up: Upload, rng: random.Random) -> str | None:
     """Saved outputs with text/html, SVG and JavaScript, on an answer or an added code cell."""
-    names = _payloads(rng, 3)
+    names = _payloads(rng)
     if rng.random() < 0.5:
         cell = _answer(up.doc, rng, "code")
         if cell is None:
             return None
         cell["outputs"] = _stored_outputs(names)
-        return f"stored outputs ({', '.join(names)}) on {_grade_id(cell)!r}"
+        return f"stored outputs ({_named(names)}) on {_grade_id(cell)!r}"
     where = _insert(up.doc, rng, _new_cell("code", "1 + 1", outputs=_stored_outputs(names)))
-    return where and f"stored outputs ({', '.join(names)}) on a code cell added {where}"
+    return where and f"stored outputs ({_named(names)}) on a code cell added {where}"
 
 
-@mutation("content", SEMANTIC)
+@mutation("content", SEMANTIC, harmless=True)
 def widget_state(up: Upload, rng: random.Random) -> str | None:
     """Widget state in the notebook's metadata (rendered as a script by nbconvert)."""
     if not isinstance(up.doc, dict) or not isinstance(up.doc.get("metadata"), dict):
@@ -945,7 +972,7 @@ def html_in_cell_id(up: Upload, rng: random.Random) -> str | None:
     return f"markup in the id and tags of {_grade_id(cell) or 'a cell'!r}"
 
 
-@mutation("content", FILES)
+@mutation("content", FILES, harmless=True)
 def html_in_file_name(up: Upload, rng: random.Random) -> str | None:
     """Markup in the notebook's file name."""
     if up.notebook_name is None:
@@ -954,7 +981,7 @@ def html_in_file_name(up: Upload, rng: random.Random) -> str | None:
     return "markup in the notebook's file name"
 
 
-@mutation("content", FILES)
+@mutation("content", FILES, harmless=True)
 def html_in_folder_name(up: Upload, rng: random.Random) -> str:
     """Markup in the student folder's name (the student id)."""
     up.folder_suffix += f"-{rng.choice(NAME_PAYLOADS)}"
@@ -970,19 +997,21 @@ DISPLAYS = {
         "class Shiny:\n    def _repr_html_(self):\n"
         f"        return {PAYLOADS['svg-onload'] + PAYLOADS['a-javascript']!r}\nShiny()"
     ),
+    "Latex": f"display(Latex({PAYLOADS['img-onerror']!r}))",
+    "print": f"print({PAYLOADS['script']!r})",
     "error": f"raise ValueError({PAYLOADS['script']!r})",
 }
 
 
-@mutation("content", SEMANTIC)
+@mutation("content", SEMANTIC, harmless=True)
 def display_html(up: Upload, rng: random.Random) -> str | None:
     """An answer cell that displays HTML, JavaScript, SVG or markdown when it runs (or raises markup)."""
     cell = _answer(up.doc, rng, "code")
     if cell is None:
         return None
-    names = sorted(rng.sample(sorted(DISPLAYS), k=2), key=lambda n: n == "error")  # a raise ends the cell
+    names = sorted(rng.sample(sorted(DISPLAYS), k=len(DISPLAYS)), key=lambda n: n == "error")  # raise: last
     code = "\n".join(DISPLAYS[n] for n in names)
-    _append(cell, f"from IPython.display import display, HTML, Javascript, SVG, Markdown\n{code}")
+    _append(cell, f"from IPython.display import display, HTML, Javascript, SVG, Markdown, Latex\n{code}")
     return f"{_grade_id(cell)!r} displays {', '.join(names)}"
 
 
@@ -997,6 +1026,49 @@ def shell_escape(up: Upload, rng: random.Random) -> str | None:
         return f"a shell escape in {_grade_id(cell)!r}"
     _set_source(cell, f"%%bash\necho '{PAYLOADS['script']}'\nls /\n" + _source_text(cell))
     return f"{_grade_id(cell)!r} made a %%bash cell"
+
+
+RAW_BUNDLES = {  # what display(..., raw=True) lets a cell put in its outputs
+    "png-breakout": ({"image/png": f"\"><img src=x onerror=\"console.log('{MARKER}')"}, {}),
+    "jpeg-breakout": ({"image/jpeg": f"x\" onerror=\"console.log('{MARKER}')"}, {}),
+    "size-breakout": (
+        {"image/png": "iVBORw0KGgo="},
+        {"image/png": {"width": f"1\" onerror=\"console.log('{MARKER}')", "height": "<script>"}},
+    ),
+    "html-list": ({"text/html": ["<scr", f"ipt>console.log('{MARKER}')</script>"]}, {}),
+    "markdown": ({"text/markdown": PAYLOADS["iframe"] + PAYLOADS["markdown-javascript"]}, {}),
+    "latex": ({"text/latex": PAYLOADS["svg-onload"]}, {}),
+    "widget-view": ({"application/vnd.jupyter.widget-view+json": {"model_id": PAYLOADS["script"]}}, {}),
+    "pdf": ({"application/pdf": PAYLOADS["script"], "text/plain": "pdf"}, {}),
+}
+
+
+@mutation("content", SEMANTIC, harmless=True)
+def display_raw_mime(up: Upload, rng: random.Random) -> str | None:
+    """An answer cell that displays raw MIME bundles: image data and sizes that break out of attributes."""
+    cell = _answer(up.doc, rng, "code")
+    if cell is None:
+        return None
+    names = rng.sample(sorted(RAW_BUNDLES), k=len(RAW_BUNDLES))
+    lines = [f"display({RAW_BUNDLES[n][0]!r}, raw=True, metadata={RAW_BUNDLES[n][1]!r})" for n in names]
+    _append(cell, "from IPython.display import display\n" + "\n".join(lines))
+    return f"{_grade_id(cell)!r} displays raw bundles {', '.join(names)}"
+
+
+@mutation("content", SEMANTIC)
+def markup_in_test_message(up: Upload, rng: random.Random) -> str | None:
+    """An answer whose function raises an exception named and worded in markup when a test calls it."""
+    cell = _answer(up.doc, rng, "code")
+    if cell is None:
+        return None
+    name = _grade_id(cell)
+    payload = PAYLOADS[rng.choice(["script", "img-onerror", "iframe", "broken-out-of-code"])]
+    _append(
+        cell,
+        f"class Oops(Exception):\n    pass\n\nOops.__name__ = Oops.__qualname__ = {NAME_PAYLOADS[0]!r}\n\n"
+        f"def {name}(*args):\n    raise Oops({payload!r})",
+    )
+    return f"{name}() raises markup"
 
 
 @mutation("content", SEMANTIC)
@@ -1024,7 +1096,7 @@ def huge_output(up: Upload, rng: random.Random) -> str | None:
 # files ---------------------------------------------------------------------------------------------
 
 
-@mutation("files", FILES)
+@mutation("files", FILES, harmless=True)
 def renamed(up: Upload, rng: random.Random) -> str | None:
     """The notebook renamed (``HW1 final.ipynb``, ``toy (2).ipynb``...)."""
     if up.notebook_name is None:
@@ -1041,7 +1113,7 @@ def _empty_notebook() -> bytes:
     return json.dumps(doc, indent=1).encode()
 
 
-@mutation("files", FILES)
+@mutation("files", FILES, harmless=True)
 def several_notebooks(up: Upload, rng: random.Random) -> str | None:
     """Several notebooks in the folder; one holds the graded cells."""
     if up.notebook_name is None:
@@ -1058,14 +1130,14 @@ def several_notebooks(up: Upload, rng: random.Random) -> str | None:
             }
         ).encode()
         return f"{up.notebook_name!r} beside Untitled.ipynb and scratch.ipynb"
-    up.extra_files[f"{ASSIGNMENT}-checkpoint.ipynb"] = (
+    up.extra_files[f".ipynb_checkpoints/{ASSIGNMENT}-checkpoint.ipynb"] = (  # where Jupyter keeps it
         TOY_FIXTURES / "submissions" / "untouched.ipynb"
     ).read_bytes()
     up.extra_files["Untitled1.ipynb"] = _empty_notebook()
-    return f"{up.notebook_name!r} beside a blank copy and Untitled1.ipynb"
+    return f"{up.notebook_name!r} beside Untitled1.ipynb and a blank copy in .ipynb_checkpoints/"
 
 
-@mutation("files", FILES)
+@mutation("files", FILES, harmless=True)
 def extra_files(up: Upload, rng: random.Random) -> str:
     """Files that are not notebooks beside the notebook."""
     files = {
@@ -1080,6 +1152,43 @@ def extra_files(up: Upload, rng: random.Random) -> str:
     if rng.random() < 0.3:
         up.extra_folders.append(".ipynb_checkpoints")
     return f"extra files {', '.join(chosen)}"
+
+
+# A sparse file this large takes no disk, and no machine allocates it: a reader that ignores the size limit
+# fails at once (MemoryError) instead of filling the grading machine's memory.
+SPARSE_BYTES = 2**40
+
+
+@mutation("files", FILES)
+def special_files(up: Upload, rng: random.Random) -> str | None:
+    """A symbolic link (to the instructor's source), a named pipe or a huge sparse file as a notebook."""
+    if up.notebook_name is None:
+        return None
+    instead = f"{ASSIGNMENT}.ipynb"
+    variant = rng.choice(["symlink-source", "symlink-etc", "fifo", "sparse", "fifo-beside", "sparse-beside"])
+    if variant.endswith("-beside"):  # the real notebook renamed, the odd file a second candidate
+        up.notebook_name, instead = "HW1 final.ipynb", rng.choice(["backup.ipynb", "Untitled.ipynb"])
+    else:
+        up.notebook_name = None
+    if variant == "symlink-source":
+        up.special.append(("symlink", instead, str(TOY_SOURCE / f"{ASSIGNMENT}.ipynb")))
+    elif variant == "symlink-etc":
+        up.special.append(("symlink", instead, "/etc/passwd"))
+    elif variant.startswith("fifo"):
+        up.special.append(("fifo", instead, ""))
+    else:
+        up.special.append(("sparse", instead, str(SPARSE_BYTES)))
+    return f"{instead} is a {variant.split('-')[0]}" + (
+        " beside the renamed notebook" if "beside" in variant else ""
+    )
+
+
+@mutation("files", FILES)
+def odd_folder_name(up: Upload, rng: random.Random) -> str:
+    """A student folder whose name holds a newline, a tab, quotes, commas or a formula."""
+    suffix = rng.choice(["-a\nb", "-tab\there", '-"quoted",comma', "-=HYPERLINK(1)", "- ", "-;rm -rf ~"])
+    up.folder_suffix += suffix
+    return f"folder name ends with {suffix!r}"
 
 
 @mutation("files", FILES)
@@ -1176,6 +1285,21 @@ class Batch:
         return f"{key} ({entry['base']} + {done})"
 
 
+def tree_digest(folder: Path) -> dict[str, str]:
+    """What a folder holds, without opening pipes or reading sparse giants: a comparable summary."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        info = path.lstat()
+        if path.is_symlink():
+            found[str(path.relative_to(folder))] = f"symlink to {os.readlink(path)}"
+        elif stat.S_ISFIFO(info.st_mode):
+            found[str(path.relative_to(folder))] = "fifo"
+        elif path.is_file():
+            data = path.read_bytes() if info.st_size < 64 * 1024**2 else b""
+            found[str(path.relative_to(folder))] = f"{info.st_size} {hashlib.sha256(data).hexdigest()}"
+    return found
+
+
 def key_of(student_id: str) -> str:
     """The manifest key a student id starts with (folder names are ``<key>-<label>``)."""
     return student_id.split("-", 1)[0]
@@ -1186,9 +1310,18 @@ def _write(folder: Path, upload: Upload) -> None:
     if upload.notebook_name is not None:
         (folder / upload.notebook_name).write_bytes(serialize(upload))
     for name, data in upload.extra_files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
     for name in upload.extra_folders:
         (folder / name).mkdir(exist_ok=True)
+    for kind, name, argument in upload.special:
+        if kind == "symlink":
+            (folder / name).symlink_to(argument)
+        elif kind == "fifo":
+            os.mkfifo(folder / name)
+        else:
+            with open(folder / name, "wb") as handle:
+                handle.truncate(int(argument))
 
 
 def pool(
@@ -1342,13 +1475,17 @@ def read_outputs(out: Path) -> tuple[dict[str, list[dict]] | None, dict[str, lis
     return rows, results
 
 
-def grade(batch: Batch, out: Path, *, workers: int = 2, timeout: float = 1500) -> GradedBatch:
+def grade(batch: Batch, out: Path, *, workers: int = 2, timeout: float = 900) -> GradedBatch:
     """Grade ``batch`` once with ``autograder grade`` and read what it wrote."""
     start = time.monotonic()
-    done = subprocess.run(
-        grade_command(batch, out, workers=workers), cwd=ROOT, capture_output=True, text=True,
-        errors="replace", timeout=timeout,
-    )  # fmt: skip
+    try:
+        done = subprocess.run(
+            grade_command(batch, out, workers=workers), cwd=ROOT, capture_output=True, text=True,
+            errors="replace", timeout=timeout,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as expired:  # a batch that hangs: say so, with what it printed
+        stderr = expired.stderr.decode("utf-8", "replace") if isinstance(expired.stderr, bytes) else ""
+        done = subprocess.CompletedProcess(expired.cmd, -9, "", f"{stderr}\nHUNG: killed after {timeout:g} s")
     seconds = time.monotonic() - start
     rows, results = read_outputs(out)
     return GradedBatch(batch, out, done, seconds, rows, results)
@@ -1387,6 +1524,8 @@ def traceback_problems(graded: GradedBatch) -> list[str]:
     problems = []
     if graded.done.returncode not in (0, 1):
         problems.append(f"exit status {graded.done.returncode}")
+    if "HUNG: killed after" in graded.done.stderr:
+        problems.append(graded.done.stderr.strip().splitlines()[-1])
     if "Traceback (most recent call last)" in graded.done.stderr:
         lines = graded.done.stderr.strip().splitlines()
         problems.append(f"a traceback on stderr ending with {lines[-1]!r}")
@@ -1418,6 +1557,8 @@ def is_sentence(reason: str) -> str:
         return f"names the exception {match.group()}"
     if found := next((s for s in NOT_A_SENTENCE if s in reason), None):
         return f"contains {found!r}"
+    if match := re.search(r"\b(\w+) \1\b", reason):
+        return f"repeats the word {match.group(1)!r}"
     if len(reason) > MAX_REASON_CHARS:
         return f"{len(reason)} characters long"
     if _SURROGATE.search(reason):
@@ -1426,13 +1567,15 @@ def is_sentence(reason: str) -> str:
 
 
 def reason_problems(graded: GradedBatch) -> list[str]:
-    """Every failed row's reason is a sentence, not an exception."""
+    """Every failed row's reason is a sentence, not an exception; no row mentions a grader fault."""
     problems = []
     for key, rows in (graded.rows or {}).items():
         for row in rows:
+            who = graded.batch.describe(key) if key in graded.batch.students else key
             if row["status"] == "failed" and (why := is_sentence(row["reason"])):
-                who = graded.batch.describe(key) if key in graded.batch.students else key
                 problems.append(f"{who}: reason {row['reason'][:200]!r} {why}")
+            elif found := next((s for s in NOT_A_SENTENCE[:3] if s in row["reason"]), None):
+                problems.append(f"{who}: a graded row's notes contain {found!r}: {row['reason'][:200]!r}")
     return problems
 
 
@@ -1476,6 +1619,35 @@ def blank_problems(graded: GradedBatch) -> list[str]:
     return problems
 
 
+def harmless_problems(graded: GradedBatch) -> list[str]:
+    """A correct notebook with only harmless mutations (see :class:`Mutation`) keeps full marks."""
+    problems = []
+    for key, entry in graded.batch.students.items():
+        names = [m["name"] for m in entry["mutations"]]
+        if entry["control"] or entry["base"] != "correct" or not all(MUTATIONS[n].harmless for n in names):
+            continue
+        got = [(r["status"], r["score"], r["reason"][:160]) for r in (graded.rows or {}).get(key, [])]
+        if [(status, _number(score)) for status, score, _ in got] != [("graded", MAX_SCORE)]:
+            problems.append(f"{graded.batch.describe(key)}: expected {MAX_SCORE:g}, got {got}")
+    return problems
+
+
+def hidden_problems(graded: GradedBatch) -> list[str]:
+    """No hidden test line reaches a feedback page, ``results.json`` or ``grades.csv``."""
+    import html
+
+    from autograder.source import load_assignment
+
+    hidden = load_assignment(TOY_SOURCE).hidden_lines
+    problems = []
+    for path in [*feedback_pages(graded.out), graded.out / "results.json", graded.out / "grades.csv"]:
+        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+        for line in hidden:
+            if any(form in text for form in (line, html.escape(line), html.escape(line, quote=False))):
+                problems.append(f"{path.relative_to(graded.out)} quotes the hidden test line {line[:60]!r}")
+    return problems
+
+
 def control_problems(graded: GradedBatch) -> list[str]:
     """Controls are graded and keep their scores."""
     problems = []
@@ -1508,13 +1680,28 @@ def gradebook_problems(graded: GradedBatch) -> list[str]:
 
 
 # Live markup: anything in a page that a browser would run or load because a submission put it there.
-FORBIDDEN_TAGS = {"iframe", "object", "embed", "frame", "frameset", "applet", "base", "portal"}
-BAD_SCHEMES = ("javascript:", "vbscript:", "data:text/html")
+# Elements that load or run content, and raw-text elements whose parsing differs between a sanitizer and
+# a browser (mutation XSS).
+FORBIDDEN_TAGS = {
+    "iframe", "object", "embed", "frame", "frameset", "applet", "base", "portal", "noscript", "noembed",
+    "noframes", "xmp", "plaintext",
+}  # fmt: skip
+BAD_SCHEMES = ("javascript:", "vbscript:", "data:text/html", "data:application/xhtml", "data:image/svg+xml")
+# Attributes whose value a browser loads or runs: submitted text there is live.
+URL_ATTRIBUTES = {
+    "href", "src", "srcset", "action", "formaction", "data", "xlink:href", "poster", "background",
+    "srcdoc", "content", "ping", "codebase", "cite", "dynsrc", "lowsrc",
+}  # fmt: skip
 
 
 def _url_scheme(value: str) -> str:
     """A URL's scheme as a browser reads it (control characters and whitespace are ignored)."""
     return "".join(ch for ch in value if ch > " " and unicodedata.category(ch) != "Cc").lower()
+
+
+def _inert_image(tag: str, scheme: str) -> bool:
+    """An SVG shown through ``<img src="data:image/svg+xml...">``: browsers never run its scripts."""
+    return tag == "img" and scheme.startswith("data:image/svg+xml")
 
 
 def live_markup(page: str) -> list[str]:
@@ -1536,12 +1723,16 @@ def live_markup(page: str) -> list[str]:
             found.append(f"<{name}> element: {str(tag)[:120]!r}")
         for attr, value in tag.attrs.items():
             text = " ".join(value) if isinstance(value, list) else str(value)
-            if attr.lower().startswith("on"):
+            bare = attr.lower() if attr.lower() == "xlink:href" else attr.lower().rsplit(":", 1)[-1]
+            scheme = _url_scheme(text)
+            if bare.startswith("on"):
                 found.append(f"<{name} {attr}=...> handler: {text[:80]!r}")
-            elif _url_scheme(text).startswith(BAD_SCHEMES):
+            elif bare in URL_ATTRIBUTES and scheme.startswith(BAD_SCHEMES) and not _inert_image(name, scheme):
                 found.append(f"<{name} {attr}={text[:80]!r}> URL")
-            elif MARKER in text:
-                found.append(f"<{name} {attr}=...> carries submitted text: {text[:80]!r}")
+            elif bare in URL_ATTRIBUTES and MARKER in text:
+                found.append(f"<{name} {attr}=...> loads submitted text: {text[:80]!r}")
+            elif bare == "style" and ("url(" in scheme or "expression(" in scheme) and MARKER in text:
+                found.append(f"<{name} style=...> loads submitted text: {text[:80]!r}")
         content = "".join(str(child) for child in tag.contents)  # get_text() skips script text
         if name in ("script", "style") and MARKER in content:
             found.append(f"<{name}> with submitted content: {content[:120]!r}")
@@ -1584,6 +1775,8 @@ CHECKS: dict[str, Callable[[GradedBatch], list[str]]] = {
     "scores within the maximum": score_problems,
     "blank notebooks earn nothing": blank_problems,
     "controls keep their scores": control_problems,
+    "harmless mutations keep full marks": harmless_problems,
+    "no hidden test in what students see": hidden_problems,
     "one feedback page per student": page_problems,
     "no live markup in feedback": markup_problems,
 }

@@ -11,7 +11,6 @@ what it wrote. A failure names each student's mutations; reproduce one class or 
 
 from __future__ import annotations
 
-import filecmp
 import html
 import subprocess
 from pathlib import Path
@@ -51,11 +50,9 @@ def test_the_same_seed_writes_the_same_bytes_and_another_seed_does_not(tmp_path:
     again = fuzz.generate(tmp_path / "b", seed=SEED, count=30)
     other = fuzz.generate(tmp_path / "c", seed=SEED + 1, count=30)
     assert first.manifest == again.manifest
-    compared = filecmp.dircmp(first.subs, again.subs)
-    assert not (compared.diff_files or compared.left_only or compared.right_only)
-    for sub in compared.subdirs.values():
-        assert not (sub.diff_files or sub.left_only or sub.right_only), sub.left
+    assert fuzz.tree_digest(first.subs) == fuzz.tree_digest(again.subs)
     assert other.manifest["students"] != first.manifest["students"]
+    assert fuzz.tree_digest(other.subs) != fuzz.tree_digest(first.subs)
 
 
 def test_the_batch_covers_every_class_and_every_mutation_alone() -> None:
@@ -70,7 +67,7 @@ def test_the_batch_covers_every_class_and_every_mutation_alone() -> None:
 def test_the_live_markup_check_flags_what_a_browser_would_run_and_passes_escaped_text() -> None:
     page = "<!DOCTYPE html><html><head><script src='require.js'></script></head><body>{}</body></html>"
     for name, payload in fuzz.PAYLOADS.items():
-        if name != "markdown-javascript":  # markdown: live only once rendered
+        if not name.startswith("markdown-"):  # markdown: live only once rendered
             assert fuzz.live_markup(page.format(payload)), name
         assert fuzz.live_markup(page.format(f"<pre>{html.escape(payload)}</pre>")) == [], name
     assert fuzz.live_markup(page.format('<a href=" JaVa\tScRiPt:alert(1)">x</a>'))
@@ -116,6 +113,16 @@ def test_no_mutation_turns_a_blank_notebook_into_points(graded: fuzz.GradedBatch
 @pytest.mark.slow
 def test_controls_keep_their_scores(graded: fuzz.GradedBatch) -> None:
     _none(fuzz.control_problems(_with_reports(graded)), "control(s) with another score")
+
+
+@pytest.mark.slow
+def test_a_correct_notebook_with_only_harmless_mutations_keeps_full_marks(graded: fuzz.GradedBatch) -> None:
+    _none(fuzz.harmless_problems(_with_reports(graded)), "harmless mutation(s) that cost points")
+
+
+@pytest.mark.slow
+def test_no_hidden_test_line_reaches_a_page_or_a_report(graded: fuzz.GradedBatch) -> None:
+    _none(fuzz.hidden_problems(graded), "hidden test line(s) shown")
 
 
 @pytest.mark.slow
