@@ -127,6 +127,8 @@ class Upload:
         extra_folders: sub-folders in the folder.
         special: ``(kind, name, argument)`` entries that are not regular files: ``symlink`` (to the
             argument), ``fifo``, ``sparse`` (a file of the argument's size in bytes, holding nothing).
+        folder_pad: a character repeated at the end of the folder's name up to the longest name the
+            file system allows (255 bytes).
     """
 
     doc: Json
@@ -139,6 +141,7 @@ class Upload:
     extra_files: dict[str, bytes] = field(default_factory=dict)
     extra_folders: list[str] = field(default_factory=list)
     special: list[tuple[str, str, str]] = field(default_factory=list)
+    folder_pad: str = ""
 
     def token(self, raw_json: str) -> str:
         """A placeholder string that :func:`serialize` replaces with ``raw_json`` (verbatim JSON text)."""
@@ -1191,6 +1194,16 @@ def odd_folder_name(up: Upload, rng: random.Random) -> str:
     return f"folder name ends with {suffix!r}"
 
 
+NAME_MAX = 255  # bytes in one file name (Linux file systems)
+
+
+@mutation("files", FILES)
+def long_folder_name(up: Upload, rng: random.Random) -> str:
+    """A student folder's name as long as the file system allows (ASCII, accented, or bytes not UTF-8)."""
+    up.folder_pad = rng.choice(["x", "\u00e9", "\udcff"])
+    return f"folder name padded with {up.folder_pad!r} to {NAME_MAX} bytes"
+
+
 @mutation("files", FILES)
 def empty_folder(up: Upload, rng: random.Random) -> str:
     """A student folder with nothing in it."""
@@ -1411,6 +1424,9 @@ def generate(
         key = f"s{index:03d}"
         label = _label(applied[0]["name"]) if applied else "unchanged"
         name = f"{key}-{label}{upload.folder_suffix}"
+        if upload.folder_pad:
+            room = NAME_MAX - len(os.fsencode(name))
+            name += upload.folder_pad * (room // len(os.fsencode(upload.folder_pad)))
         _write(subs / name, upload)
         students[key] = {"folder": name, "base": upload.base, "control": "", "expected_score": None,
                          "mutations": applied}  # fmt: skip
