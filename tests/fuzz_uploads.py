@@ -129,6 +129,8 @@ class Upload:
             argument), ``fifo``, ``sparse`` (a file of the argument's size in bytes, holding nothing).
         folder_pad: a character repeated at the end of the folder's name up to the longest name the
             file system allows (255 bytes).
+        twin: ``(old, new)``: a second student folder, named with ``old`` replaced by ``new``, holds a
+            copy of the same files (two students whose ids must not collide).
     """
 
     doc: Json
@@ -142,6 +144,7 @@ class Upload:
     extra_folders: list[str] = field(default_factory=list)
     special: list[tuple[str, str, str]] = field(default_factory=list)
     folder_pad: str = ""
+    twin: tuple[str, str] | None = None
 
     def token(self, raw_json: str) -> str:
         """A placeholder string that :func:`serialize` replaces with ``raw_json`` (verbatim JSON text)."""
@@ -1205,6 +1208,15 @@ def long_folder_name(up: Upload, rng: random.Random) -> str:
 
 
 @mutation("files", FILES)
+def colliding_names(up: Upload, rng: random.Random) -> str:
+    """Two student folders whose names differ only in bytes that are not UTF-8 or in Unicode normal form."""
+    old, new = rng.choice([("\udcff", "\\xff"), ("\u00e9", "e\u0301"), ("\udcfe", "\ufffd")])
+    up.folder_suffix += f"-{old}"
+    up.twin = (old, new)
+    return f"a second folder named with {new!r} instead of {old!r}, holding the same files"
+
+
+@mutation("files", FILES)
 def empty_folder(up: Upload, rng: random.Random) -> str:
     """A student folder with nothing in it."""
     up.notebook_name = None
@@ -1429,7 +1441,11 @@ def generate(
             name += upload.folder_pad * (room // len(os.fsencode(upload.folder_pad)))
         _write(subs / name, upload)
         students[key] = {"folder": name, "base": upload.base, "control": "", "expected_score": None,
-                         "mutations": applied}  # fmt: skip
+                         "mutations": applied, "rows": 1}  # fmt: skip
+        if upload.twin is not None:
+            twin = name.replace(*upload.twin)
+            _write(subs / twin, upload)
+            students[key].update(twin=twin, rows=2)
     manifest = {"seed": seed, "count": count, "assignment": ASSIGNMENT, "max_score": MAX_SCORE,
                 "students": students}  # fmt: skip
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
@@ -1549,15 +1565,18 @@ def traceback_problems(graded: GradedBatch) -> list[str]:
 
 
 def row_problems(graded: GradedBatch) -> list[str]:
-    """One row per student in ``grades.csv`` and one entry in ``results.json``, no others."""
+    """One row per student folder in ``grades.csv`` and ``results.json``, each id once, no others."""
     problems = []
     for name, found in (("grades.csv", graded.rows), ("results.json", graded.results)):
         if found is None:
             problems.append(f"{name} is missing or unreadable")
             continue
-        for key in graded.batch.students:
-            if len(found.get(key, [])) != 1:
+        for key, entry in graded.batch.students.items():
+            if len(found.get(key, [])) != entry.get("rows", 1):
                 problems.append(f"{name}: {len(found.get(key, []))} rows for {graded.batch.describe(key)}")
+            ids = [row["student_id"] for row in found.get(key, [])]
+            if len(set(ids)) != len(ids):
+                problems.append(f"{name}: the same student id twice for {graded.batch.describe(key)}")
         problems += [
             f"{name}: a row for an unknown student {k!r}" for k in found if k not in graded.batch.students
         ]
@@ -1775,12 +1794,15 @@ def markup_problems(graded: GradedBatch) -> list[str]:
 
 
 def page_problems(graded: GradedBatch) -> list[str]:
-    """Every student has exactly one feedback page."""
+    """Every student (each twin too) has exactly one feedback page."""
     pages: dict[str, int] = {}
     for page in feedback_pages(graded.out):
         pages[key_of(page.parent.name)] = pages.get(key_of(page.parent.name), 0) + 1
-    return [f"{graded.batch.describe(k)}: {pages.get(k, 0)} feedback pages" for k in graded.batch.students
-            if pages.get(k, 0) != 1]  # fmt: skip
+    problems = []
+    for key, entry in graded.batch.students.items():
+        if pages.get(key, 0) != entry.get("rows", 1):
+            problems.append(f"{graded.batch.describe(key)}: {pages.get(key, 0)} feedback pages")
+    return problems
 
 
 CHECKS: dict[str, Callable[[GradedBatch], list[str]]] = {
@@ -1859,7 +1881,9 @@ def main(argv: list[str] | None = None) -> int:
         for key, entry in batch.students.items():
             single = Batch(args.out / "one" / key, {**batch.manifest, "students": {key: entry}})
             (single.subs).mkdir(parents=True)
-            (batch.subs / entry["folder"]).rename(single.subs / entry["folder"])
+            for name in (entry["folder"], entry.get("twin")):
+                if name is not None:
+                    (batch.subs / name).rename(single.subs / name)
             graded = grade(single, single.folder / "out", workers=1)
             (single.folder / "stderr.txt").write_text(graded.done.stderr, encoding="utf-8")
             problems = [p for check in CHECKS.values() for p in check(graded)]
