@@ -47,16 +47,21 @@ _IMAGE_DATA = re.compile(
 _COMMON = {"class", "id", "title", "lang", "dir", "style", "align"}
 
 
+def _scheme(address: str) -> str:
+    """The scheme of an address ('' for a relative one), as a browser reads it (spaces and case ignored)."""
+    head = "".join(address.split()).split("/", 1)[0]
+    return head.split(":", 1)[0].lower() if ":" in head else ""
+
+
 def _attribute_allowed(tag: str, name: str, value: str) -> bool:
     if name in _COMMON:
         return True
     if tag == "a" and name == "href":
-        return True  # its protocol is checked by bleach (http, https, mailto, relative)
+        return _scheme(value) in ("", "http", "https", "mailto")
     if tag == "img" and name in ("alt", "width", "height"):
         return True
     if tag == "img" and name == "src":
-        scheme = value.split(":", 1)[0].lower() if ":" in value.split("/", 1)[0] else ""
-        return scheme in ("", "http", "https") or bool(_IMAGE_DATA.match(value))
+        return _scheme(value) in ("", "http", "https") or bool(_IMAGE_DATA.match(value))
     return tag in ("td", "th", "col", "colgroup") and name in ("colspan", "rowspan", "span")
 
 
