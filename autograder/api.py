@@ -458,8 +458,8 @@ def check(notebook: str | Path, *, timeout: float | None = None) -> CheckReport:
         try:
             nb = nbformat.read(path, as_version=4)
             specs = cell_specs(nb)
-        except (ValueError, KeyError, OSError):
-            specs = ()
+        except (ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError):
+            specs = ()  # unreadable: grading it below says why, in a sentence
         self_source = Assignment(
             name=path.stem, folder=folder, master=nb if specs else nbformat.v4.new_notebook(),
             release=nb if specs else nbformat.v4.new_notebook(), specs=specs, hidden_lines=(),
