@@ -28,7 +28,7 @@ from autograder.pipeline import Graded, fingerprint, grade_submission
 from autograder.results import Status, SubmissionResult
 from autograder.source import Assignment, load_assignment, resolve_folder
 from autograder.steps.execute import prelude_modules
-from autograder.steps.feedback import render_failure
+from autograder.steps.feedback import render_failure, write_assets
 
 STATE_DIR = ".state"
 INCOMING_DIR = ".incoming"
@@ -318,7 +318,8 @@ def grade(
 
 
 def write_reports(out: Path, assignment: Assignment, results: tuple[SubmissionResult, ...]) -> None:
-    """Write the gradebook, ``grades.csv`` and ``results.json`` from all results."""
+    """Write the gradebook, ``grades.csv``, ``results.json`` and what feedback pages load (all results)."""
+    write_assets(out / "feedback")  # MathJax, once per output folder (the pages reference it relatively)
     for student_id, error in gradebook.record(out, assignment, results):
         log_grader_error(out, student_id, "recording in the gradebook", error)
     manual = gradebook.manual_scores(out, assignment.name)

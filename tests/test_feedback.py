@@ -6,10 +6,11 @@ import base64
 
 import nbformat
 from bs4 import BeautifulSoup
+from conftest import read_page
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
 from autograder.results import CellResult, Status, SubmissionResult
-from autograder.steps.feedback import clean_html, render_failure, render_feedback
+from autograder.steps.feedback import clean_html, render_failure, render_feedback, write_assets
 
 MARK = "autograder-xss"
 PAYLOADS = [
@@ -121,3 +122,49 @@ def test_the_failure_page_escapes_everything_and_runs_no_script():
     assert live_markup(page) == [] and MARK in page
     assert "script-src" not in page and "default-src 'none'" in page
     page.encode("utf-8")  # a lone surrogate cannot make the page unwritable
+
+
+def _open(browser, tmp_path, page: str):
+    feedback = tmp_path / "feedback"
+    write_assets(feedback)
+    path = feedback / "ann" / "toy.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return read_page(browser, path)
+
+
+def test_a_feedback_page_reads_offline_with_its_math_typeset(browser, tmp_path):
+    """Offline, in a real browser: is the math typeset, nothing fetched elsewhere, no console error?"""
+    text = (
+        "The logistic $\\sigma(z) = 1/(1 + e^{-z})$ and\n\n$$\\frac{\\partial L}{\\partial w_{kj}} = "
+        "\\delta_j x_k$$\n\nA student's link: $\\href{javascript:alert(1)}{click}$"
+    )
+    nb = new_notebook(cells=[new_markdown_cell(text), new_code_cell("print(1)")])
+    nb.cells[1].outputs = [new_output("stream", name="stdout", text="1\n")]
+    state, console = _open(browser, tmp_path, render_feedback(nb, _result("ann"), assignment="toy"))
+    assert "error" not in state, state
+    assert state["mathjax"] and state["typeset"] >= 3 and state["mathErrors"] == 0, state
+    assert state["rawMath"] == [], state["rawMath"]
+    assert [r for r in state["resources"] if not r.startswith("file:")] == []
+    assert console == []
+    links = browser.execute_script(
+        "return Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'))"
+    )
+    assert not [link for link in links if "javascript" in link.lower()]
+
+
+def test_the_payloads_do_nothing_in_a_real_browser(browser, tmp_path):
+    """An alert would stop the page script with an exception; none fires and no request leaves."""
+    page = render_feedback(_executed_notebook(), _result(), assignment="toy")
+    state, _console = _open(browser, tmp_path, page)
+    assert "error" not in state, state
+    assert [r for r in state["resources"] if not r.startswith("file:") and not r.startswith("data:")] == []
+
+
+def test_the_policy_stops_a_script_the_sanitizer_would_have_missed(browser, tmp_path):
+    """The second layer: markup planted in the page after rendering still cannot run."""
+    page = render_feedback(new_notebook(cells=[new_markdown_cell("hi")]), _result("ann"), assignment="toy")
+    planted = "<script>document.title = 'pwned'</script><img src=x onerror=\"document.title = 'pwned'\">"
+    state, _console = _open(browser, tmp_path, page.replace("<main>", "<main>" + planted, 1))
+    assert "error" not in state, state
+    assert browser.title != "pwned"
