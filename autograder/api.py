@@ -26,6 +26,8 @@ from autograder.collect import Submission, collect
 from autograder.errors import UsageError
 from autograder.pipeline import Graded, fingerprint, grade_submission
 from autograder.results import Status, SubmissionResult
+from autograder.similarity import DEFAULT_THRESHOLD, SimilarityReport
+from autograder.similarity import similarity as compare_answers
 from autograder.source import Assignment, load_assignment, resolve_folder
 from autograder.steps.execute import prelude_modules
 from autograder.steps.feedback import render_failure, write_assets
@@ -383,6 +385,31 @@ def review(assignment: str | Path, out: str | Path, *, student: str, cell: str, 
         out_path / "grades.csv", reports.grades_csv(results, gradebook.manual_scores(out_path, name))
     )
     return max_points
+
+
+def similarity(
+    assignment: str | Path,
+    out: str | Path,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    root: str | Path | None = None,
+) -> SimilarityReport:
+    """Write ``OUT/similarity.html`` and ``.csv``: students whose answers are alike (grades untouched).
+
+    Args:
+        assignment: the assignment's name (under ``ROOT/solutions``) or its source folder.
+        out: a grading output folder (its executed notebooks are compared).
+        threshold: the share of fingerprints (0..1) from which a pair is listed.
+        root: the course root (default: current directory).
+
+    Returns:
+        The report (see :mod:`autograder.similarity`).
+
+    Raises:
+        UsageError: unknown assignment, nothing graded in ``out``, threshold outside 0..1.
+    """
+    loaded = load_assignment(assignment, root=Path.cwd() if root is None else Path(root))
+    return compare_answers(loaded, Path(out), threshold=threshold)
 
 
 def release(assignment: str, *, root: str | Path | None = None) -> Path:
