@@ -26,9 +26,11 @@ from autograder.collect import Submission, collect
 from autograder.errors import UsageError
 from autograder.pipeline import Graded, fingerprint, grade_submission
 from autograder.results import Status, SubmissionResult
+from autograder.similarity import DEFAULT_THRESHOLD, SimilarityReport
+from autograder.similarity import similarity as compare_answers
 from autograder.source import Assignment, load_assignment, resolve_folder
 from autograder.steps.execute import prelude_modules
-from autograder.steps.feedback import render_failure
+from autograder.steps.feedback import render_failure, write_assets
 
 STATE_DIR = ".state"
 INCOMING_DIR = ".incoming"
@@ -318,7 +320,8 @@ def grade(
 
 
 def write_reports(out: Path, assignment: Assignment, results: tuple[SubmissionResult, ...]) -> None:
-    """Write the gradebook, ``grades.csv`` and ``results.json`` from all results."""
+    """Write the gradebook, ``grades.csv``, ``results.json`` and what feedback pages load (all results)."""
+    write_assets(out / "feedback")  # MathJax, once per output folder (the pages reference it relatively)
     for student_id, error in gradebook.record(out, assignment, results):
         log_grader_error(out, student_id, "recording in the gradebook", error)
     manual = gradebook.manual_scores(out, assignment.name)
@@ -382,6 +385,31 @@ def review(assignment: str | Path, out: str | Path, *, student: str, cell: str, 
         out_path / "grades.csv", reports.grades_csv(results, gradebook.manual_scores(out_path, name))
     )
     return max_points
+
+
+def similarity(
+    assignment: str | Path,
+    out: str | Path,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    root: str | Path | None = None,
+) -> SimilarityReport:
+    """Write ``OUT/similarity.html`` and ``.csv``: students whose answers are alike (grades untouched).
+
+    Args:
+        assignment: the assignment's name (under ``ROOT/solutions``) or its source folder.
+        out: a grading output folder (its executed notebooks are compared).
+        threshold: the share of fingerprints (0..1) from which a pair is listed.
+        root: the course root (default: current directory).
+
+    Returns:
+        The report (see :mod:`autograder.similarity`).
+
+    Raises:
+        UsageError: unknown assignment, nothing graded in ``out``, threshold outside 0..1.
+    """
+    loaded = load_assignment(assignment, root=Path.cwd() if root is None else Path(root))
+    return compare_answers(loaded, Path(out), threshold=threshold)
 
 
 def release(assignment: str, *, root: str | Path | None = None) -> Path:
@@ -458,8 +486,8 @@ def check(notebook: str | Path, *, timeout: float | None = None) -> CheckReport:
         try:
             nb = nbformat.read(path, as_version=4)
             specs = cell_specs(nb)
-        except (ValueError, KeyError, OSError):
-            specs = ()
+        except (ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError):
+            specs = ()  # unreadable: grading it below says why, in a sentence
         self_source = Assignment(
             name=path.stem, folder=folder, master=nb if specs else nbformat.v4.new_notebook(),
             release=nb if specs else nbformat.v4.new_notebook(), specs=specs, hidden_lines=(),

@@ -20,6 +20,7 @@ from autograder import api
 from autograder.errors import UsageError
 from autograder.reports import ExitStatus, GradeReport
 from autograder.results import Status, SubmissionResult
+from autograder.similarity import DEFAULT_THRESHOLD
 
 console = Console(stderr=True)
 
@@ -258,6 +259,33 @@ def collect(assignment: str, plan: Path, results: Path, out: Path) -> None:
     except UsageError as error:
         _fail_usage(error)
     _finish(report, "collected")
+
+
+@main.command()
+@click.argument("assignment")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option(
+    "--threshold",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=DEFAULT_THRESHOLD,
+    show_default=True,
+    help="List pairs sharing at least this share of the smaller answer's fingerprints.",
+)
+def similarity(assignment: str, out: Path, threshold: float) -> None:
+    """Find pairs of students in OUT whose answers are alike (offline; a pointer, never a verdict)."""
+    try:
+        report = api.similarity(assignment, out, threshold=threshold)
+    except UsageError as error:
+        _fail_usage(error)
+    table = Table(
+        title=f"{len(report.pairs)} pair(s) of {report.compared} submissions at {threshold:.0%} or more"
+    )
+    for column in ("students", "similarity", "shared fingerprints"):
+        table.add_column(column)
+    for pair in report.pairs:
+        table.add_row(escape(f"{pair.a} & {pair.b}"), f"{pair.similarity:.0%}", str(pair.shared))
+    Console().print(table)
+    console.print(f"Wrote {report.html} and {report.csv.name} (no grade was changed)")
 
 
 @main.command()

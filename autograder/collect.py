@@ -133,7 +133,12 @@ def _from_student_folders(
 ) -> list[Submission]:
     subs = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        names = sorted(p.name for p in folder.iterdir() if p.is_file() or p.is_symlink())
+        try:
+            names = sorted(p.name for p in folder.iterdir() if p.is_file() or p.is_symlink())
+        except OSError as error:  # one unreadable folder is that student's problem, not the batch's
+            problem = f"the submission folder cannot be read ({error.strerror or error}); check it"
+            subs.append(Submission(_readable_id(folder.name), None, problem))
+            continue
         chosen, problem, notes = _pick(
             assignment, names, lambda name, folder=folder: grade_ids_in(folder / name, max_bytes), expected
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,70 @@ def data_dir() -> Path:
     before = _snapshot(folder)
     yield folder
     assert _snapshot(folder) == before, f"{folder} was modified by the tests"
+
+
+# --- a headless browser with networking off (the book's pages, feedback pages) -------------------------
+
+_CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+_DRIVER = shutil.which("chromedriver")
+
+PAGE_STATE = """
+const done = arguments[arguments.length - 1];
+const ready = (window.MathJax && MathJax.startup && MathJax.startup.promise)
+  ? MathJax.startup.promise : Promise.resolve();
+ready.then(() => {
+  const imgs = Array.from(document.images);
+  done({
+    mathjax: !!(window.MathJax && MathJax.version),
+    typeset: document.querySelectorAll('mjx-container').length,
+    mathErrors: document.querySelectorAll('mjx-merror, [data-mjx-error]').length,
+    rawMath: (document.querySelector('article') || document.body).innerText
+               .match(/\\\\\\(|\\\\\\)|\\\\\\[|\\\\\\]|\\$\\$/g) || [],
+    brokenImages: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),
+    images: imgs.length,
+    resources: performance.getEntriesByType('resource').map(e => e.name),
+  });
+}).catch(e => done({error: String(e)}));
+"""
+
+
+def read_page(driver, path: Path) -> tuple[dict, list[str]]:
+    """Open ``path`` and return what :data:`PAGE_STATE` reports, plus the console's errors."""
+    driver.get(path.resolve().as_uri())
+    state = driver.execute_async_script(PAGE_STATE)
+    errors = [e["message"] for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+    return state, errors
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (_CHROMIUM and _DRIVER):
+        if os.environ.get("DLCOURSE_REQUIRE_BROWSER"):
+            pytest.fail("Chromium/chromedriver not found but DLCOURSE_REQUIRE_BROWSER is set")
+        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = _CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        # Networking off: every http(s) request goes to a proxy nobody listens on, and names don't resolve.
+        "--proxy-server=http://127.0.0.1:9",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--allow-file-access-from-files",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(_DRIVER))
+    driver.set_script_timeout(60)
+    yield driver
+    driver.quit()

@@ -294,3 +294,49 @@ def test_check_runs_public_tests_only_and_reports_them(tmp_path):
     shutil.copyfile(HERE / "submissions" / "untouched.ipynb", tmp_path / "toy.ipynb")
     done = run("check", str(tmp_path / "toy.ipynb"))
     assert done.returncode == 1 and "NotImplementedError" in done.stdout
+
+
+def test_a_grader_fault_fails_one_student_with_a_sentence_and_a_log_and_is_retried(tmp_path, monkeypatch):
+    """Does a bug of the grader on one notebook leave the batch whole, say so (exit 3), and heal on re-run?"""
+    from click.testing import CliRunner
+
+    from autograder import cli, pipeline
+
+    subs = tmp_path / "subs"
+    good = (HERE / "submissions" / "correct.ipynb").read_text(encoding="utf-8")
+    odd = json.loads(good)  # a grade id that reads as rich markup in the summary table
+    odd["cells"][0]["metadata"]["nbgrader"] = {"grade_id": "[/oops]"}
+    for student, text in {"ann": good, "bob-faulty": good, "[bold]cyd": json.dumps(odd)}.items():
+        (subs / student).mkdir(parents=True)
+        (subs / student / "toy.ipynb").write_text(text, encoding="utf-8")
+    real = pipeline.render_feedback
+
+    def faulty(nb, result, *, assignment):
+        if result.student_id == "bob-faulty":
+            raise KeyError("a bug in the grader")
+        return real(nb, result, assignment=assignment)
+
+    monkeypatch.setattr(pipeline, "render_feedback", faulty)
+    out = tmp_path / "out"
+    args = ["grade", str(TOY), str(subs), "--out", str(out), "--workers", "1"]
+    done = CliRunner().invoke(cli.main, args)
+    assert done.exit_code == 3, done.output
+    grades = read_grades(out)
+    assert grades["ann"]["score"] == "5" and grades["[bold]cyd"]["score"] == "5"
+    bob = grades["bob-faulty"]
+    assert bob["status"] == "failed" and bob["score"] == ""
+    assert (
+        "a fault in the grader, not in the notebook" in bob["reason"] and "grader-errors.log" in bob["reason"]
+    )
+    assert "KeyError" not in bob["reason"] and "Traceback" not in bob["reason"]
+    log = (out / "grader-errors.log").read_text(encoding="utf-8")
+    assert "student 'bob-faulty'" in log and "KeyError: 'a bug in the grader'" in log
+    assert "The grader itself failed on 1 submission(s)" in done.output
+    assert "'[/oops]'" in grades["[bold]cyd"]["reason"]  # quoted, and it did not break the table
+
+    monkeypatch.setattr(pipeline, "render_feedback", real)  # the grader is fixed: only bob is graded again
+    again = CliRunner().invoke(cli.main, args)
+    assert again.exit_code == 0, again.output
+    assert read_grades(out)["bob-faulty"]["score"] == "5" and "(1 graded now)" in again.output.replace(
+        "\n", " "
+    )

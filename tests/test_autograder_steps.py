@@ -324,3 +324,80 @@ def test_a_sandbox_that_cannot_start_fails_the_submission_with_the_reason_never_
     assert graded.result.reason.startswith("grading failed: ")
     assert "did not start" in graded.result.reason or "exited" in graded.result.reason
     assert "No module named 'no_such_module_for_the_test'" in graded.result.reason
+
+
+def _without_grading_metadata(toy, grade_ids: set[str]) -> nbformat.NotebookNode:
+    nb = _read(toy, "correct")
+    for cell in nb.cells:
+        if nb_meta(cell).get("grade_id") in grade_ids:
+            del cell.metadata["nbgrader"]
+    return nb
+
+
+def test_an_answer_pasted_into_a_fresh_notebook_is_found_by_its_content(toy):
+    """Is an answer cell that lost its nbgrader metadata graded where it belongs, with a note?"""
+    restored, notes = restore(_without_grading_metadata(toy, {"square"}), toy)
+    square = next(c for c in restored.cells if nb_meta(c).get("grade_id") == "square")
+    assert "return x * x" in square.source and "NotImplementedError" not in square.source
+    assert sum("return x * x" in c.source for c in restored.cells) == 1  # moved, not duplicated
+    assert any("answer cell 'square' had lost its grading information" in n for n in notes)
+
+
+def test_an_ambiguous_answer_is_not_guessed_and_the_note_says_what_to_do(toy):
+    nb = _without_grading_metadata(toy, {"square"})
+    loose = next(c for c in nb.cells if "return x * x" in c.source and not nb_meta(c))
+    nb.cells.append(nbformat.v4.new_code_cell(loose.source.replace("x * x", "x ** 2")))
+    restored, notes = restore(nb, toy)
+    square = next(c for c in restored.cells if nb_meta(c).get("grade_id") == "square")
+    assert "NotImplementedError" in square.source
+    assert any("answer cell 'square' was missing" in n and "submit again" in n for n in notes)
+
+
+def test_line_endings_and_trailing_spaces_are_not_an_edit(toy):
+    nb = _read(toy, "correct")
+    for cell in nb.cells:
+        if nb_meta(cell).get("grade_id") == "square-test":
+            cell.source = cell.source.replace("\n", "  \r\n") + "\r\n"
+    _restored, notes = restore(nb, toy)
+    assert not any("edited" in n for n in notes), notes
+
+
+def test_shell_escapes_work_in_the_sandbox():
+    """Do ``!cmd``, ``x = !cmd``, ``%%bash`` and ``subprocess`` work without a terminal?"""
+    cells = [
+        (0, "!echo bang-works && ls /nonexistent-dir"),
+        (1, "listed = !echo one; echo two\nprint(list(listed), _exit_code)"),
+        (2, "%%bash\necho bash-works\n"),
+        (
+            3,
+            "import subprocess\n"
+            "print(subprocess.run(['echo', 'subprocess-works'], capture_output=True, text=True).stdout)",
+        ),
+        (4, "print('after')"),
+    ]
+    execution = sandbox.start(limits=sandbox.Limits()).run(cells)
+    text = {i: "".join(o.get("text", "") for o in outs) for i, outs in execution.outputs.items()}
+    assert execution.status == "finished"
+    assert "bang-works" in text[0] and "No such file or directory" in text[0]
+    assert "['one', 'two']" in text[1]
+    assert "bash-works" in text[2] and "subprocess-works" in text[3] and text[4] == "after\n"
+    assert not any(o.get("output_type") == "error" for outs in execution.outputs.values() for o in outs)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"[" * 200_000 + b"\n", b'{"event": "done", "index": 0, "outputs": ' + b"9" * 5000 + b"}\n"],
+    ids=["nested-200000", "5000-digit-integer"],
+)
+def test_garbage_on_the_result_pipe_is_the_notebooks_fault(garbage):
+    """Is garbage written on the result channel a stopped notebook (it scores what it earned), not a crash?"""
+    write = (
+        "import os\nfor fd in range(3, 256):\n    try:\n"
+        "        if os.readlink(f'/proc/self/fd/{fd}').startswith('pipe:'):\n"
+        f"            os.write(fd, {garbage!r})\n    except OSError:\n        pass\n"
+    )
+    execution = sandbox.start(limits=sandbox.Limits()).run(
+        [(0, "print('kept')"), (1, write), (2, "print(2)")]
+    )
+    assert execution.status == "died" and "unreadable on the grader's result channel" in execution.detail
+    assert execution.outputs[0][0]["text"] == "kept\n" and execution.stopped_at == 1

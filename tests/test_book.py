@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import read_page
 
 # The book to check: this repository, or another checkout's (for trying the tests on a scratch book).
 ROOT = Path(os.environ.get("DLCOURSE_BOOK_ROOT", Path(__file__).resolve().parents[1]))
@@ -121,63 +121,7 @@ def test_notebook_pages_offer_their_notebook_for_download(html_dir, page):
     assert all(not c.outputs for c in code), f"{name} ships outputs"
 
 
-# --- the browser --------------------------------------------------------------------------------------
-
-_CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-_DRIVER = shutil.which("chromedriver")
-
-_PAGE_STATE = """
-const done = arguments[arguments.length - 1];
-const ready = (window.MathJax && MathJax.startup && MathJax.startup.promise)
-  ? MathJax.startup.promise : Promise.resolve();
-ready.then(() => {
-  const imgs = Array.from(document.images);
-  done({
-    mathjax: !!(window.MathJax && MathJax.version),
-    typeset: document.querySelectorAll('mjx-container').length,
-    mathErrors: document.querySelectorAll('mjx-merror, [data-mjx-error]').length,
-    rawMath: (document.querySelector('article') || document.body).innerText
-               .match(/\\\\\\(|\\\\\\)|\\\\\\[|\\\\\\]|\\$\\$/g) || [],
-    brokenImages: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),
-    images: imgs.length,
-    resources: performance.getEntriesByType('resource').map(e => e.name),
-  });
-}).catch(e => done({error: String(e)}));
-"""
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    if not (_CHROMIUM and _DRIVER):
-        if os.environ.get("DLCOURSE_REQUIRE_BROWSER"):
-            pytest.fail("Chromium/chromedriver not found but DLCOURSE_REQUIRE_BROWSER is set")
-        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = _CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        # Networking off: every http(s) request goes to a proxy nobody listens on, and names don't resolve.
-        "--proxy-server=http://127.0.0.1:9",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--allow-file-access-from-files",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(_DRIVER))
-    driver.set_script_timeout(60)
-    yield driver
-    driver.quit()
+# --- the browser (fixture in conftest.py) ----------------------------------------------------------
 
 
 def _has_math(page_file: Path) -> bool:
@@ -188,12 +132,8 @@ def _has_math(page_file: Path) -> bool:
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders_offline_in_a_browser(html_dir, browser, page):
     page_file = _page_html(html_dir, page)
-    browser.get(page_file.resolve().as_uri())
-    state = browser.execute_async_script(_PAGE_STATE)
+    state, console = read_page(browser, page_file)
     assert "error" not in state, state
-    console = [
-        entry["message"] for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")
-    ]
     assert console == [], f"console errors on {page}: {json.dumps(console, indent=1)}"
     remote = [r for r in state["resources"] if not r.startswith("file:")]
     assert remote == [], f"{page} requested {remote}"

@@ -11,23 +11,29 @@ their browsers):
   to ``http(s)``, relative and ``data:image`` addresses); JavaScript outputs, widget views and widget state
   are dropped; SVG outputs become ``<img src="data:...">``, where scripts never run;
 * code, file names, ids and messages are escaped as text (Pygments, :func:`html.escape`);
-* a Content-Security-Policy allows only the scripts the page template itself loads (by address and by the
-  hash of its inline blocks): an inline script or ``on...=`` handler that slipped through would not run.
+* a Content-Security-Policy allows scripts from files only (MathJax and its settings, which the page
+  template loads from ``feedback/_static/``): an inline script or ``on...=`` handler that slipped through
+  would not run, and nothing is loaded from another host.
+
+The page reads offline: MathJax 3 (the pinned ``django-static-mathjax``, as the book) is copied once per
+output folder by :func:`write_assets` and referenced relatively, with its "safe" extension on (no
+``\\href{javascript:...}`` in a student's formulas).
 """
 
 from __future__ import annotations
 
-import base64
 import copy
-import hashlib
 import html
+import importlib.util
 import re
+import shutil
 from functools import cache
+from pathlib import Path
 
 import bleach
 from bleach.css_sanitizer import ALLOWED_CSS_PROPERTIES, CSSSanitizer
 from nbformat import NotebookNode
-from nbformat.v4 import new_markdown_cell, new_notebook
+from nbformat.v4 import new_markdown_cell
 
 from autograder.results import CellResult, SubmissionResult, clean_text
 from autograder.source import nb_meta
@@ -47,16 +53,21 @@ _IMAGE_DATA = re.compile(
 _COMMON = {"class", "id", "title", "lang", "dir", "style", "align"}
 
 
+def _scheme(address: str) -> str:
+    """The scheme of an address ('' for a relative one), as a browser reads it (spaces and case ignored)."""
+    head = "".join(address.split()).split("/", 1)[0]
+    return head.split(":", 1)[0].lower() if ":" in head else ""
+
+
 def _attribute_allowed(tag: str, name: str, value: str) -> bool:
     if name in _COMMON:
         return True
     if tag == "a" and name == "href":
-        return True  # its protocol is checked by bleach (http, https, mailto, relative)
+        return _scheme(value) in ("", "http", "https", "mailto")
     if tag == "img" and name in ("alt", "width", "height"):
         return True
     if tag == "img" and name == "src":
-        scheme = value.split(":", 1)[0].lower() if ":" in value.split("/", 1)[0] else ""
-        return scheme in ("", "http", "https") or bool(_IMAGE_DATA.match(value))
+        return _scheme(value) in ("", "http", "https") or bool(_IMAGE_DATA.match(value))
     return tag in ("td", "th", "col", "colgroup") and name in ("colspan", "rowspan", "span")
 
 
@@ -79,40 +90,60 @@ def clean_html(element: str | bytes) -> str:
     return _CLEANER.clean(clean_text(text))
 
 
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+STATIC = "_static"  # beside the students' folders: OUT/feedback/_static/
+MATHJAX_PARTS = (
+    *("tex-chtml.js", "output/chtml/fonts", "input/tex/extensions"),
+    *("ui", "a11y", "sre", "adaptors"),  # what its menu loads on demand
+)
+POLICY = (
+    "default-src 'none'; script-src 'self' file:; style-src 'self' 'unsafe-inline'; img-src 'self' data: "
+    "file: https: http:; font-src 'self' data: file:; object-src 'none'; frame-src 'none'; base-uri 'none'; "
+    "form-action 'none'"
+)
+
+
 @cache
 def _exporter():
     from nbconvert import HTMLExporter
 
-    return HTMLExporter(template_name="classic", sanitize_html=True, filters={"clean_html": clean_html})
-
-
-def _script_hash(body: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
-
-
-_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.IGNORECASE | re.DOTALL)
-
-
-@cache
-def _template_policy() -> str:
-    """The Content-Security-Policy of a feedback page: the template's own scripts, nothing else.
-
-    Computed from a page rendered from an empty notebook, so it lists exactly what the template loads.
-    """
-    body, _ = _exporter().from_notebook_node(new_notebook())
-    hosts, hashes = set(), set()
-    for attributes, content in _SCRIPT.findall(body):
-        source = re.search(r'src="(https?://[^/"]+)', attributes)
-        if source:
-            hosts.add(source.group(1))
-        elif content.strip():
-            hashes.add(_script_hash(content))
-    scripts = " ".join(sorted(hosts | hashes))
-    return (
-        f"default-src 'none'; script-src {scripts} 'unsafe-eval'; style-src 'unsafe-inline' https:; "
-        "img-src data: https: http:; font-src data: https:; connect-src https:; object-src 'none'; "
-        "frame-src 'none'; base-uri 'none'; form-action 'none'"
+    return HTMLExporter(
+        template_name="feedback",
+        extra_template_basedirs=[str(TEMPLATES)],
+        sanitize_html=True,
+        filters={"clean_html": clean_html},
     )
+
+
+def mathjax_source() -> Path:
+    """MathJax 3's ``es5`` folder in the pinned ``django-static-mathjax`` package (the book uses it too)."""
+    spec = importlib.util.find_spec("mathjax")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    es5 = Path(locations[0]) / "static" / "mathjax" / "es5" if locations else None
+    if es5 is None or not (es5 / "tex-chtml.js").is_file():
+        raise FileNotFoundError("MathJax is missing: pip install django-static-mathjax (requirements.txt)")
+    return es5
+
+
+def write_assets(feedback: Path) -> Path:
+    """Put what feedback pages load (MathJax and its settings) in ``feedback/_static``, once per folder.
+
+    Returns:
+        The ``_static`` folder.
+    """
+    target = feedback / STATIC
+    if (target / "mathjax" / "tex-chtml.js").is_file() and (target / "mathjax-config.js").is_file():
+        return target
+    source = mathjax_source()
+    for part in MATHJAX_PARTS:
+        src = source / part
+        if src.is_dir():
+            shutil.copytree(src, target / "mathjax" / part, dirs_exist_ok=True)
+        elif src.is_file():
+            (target / "mathjax" / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target / "mathjax" / part)
+    shutil.copy2(TEMPLATES / "feedback" / "mathjax-config.js", target / "mathjax-config.js")
+    return target
 
 
 def _with_policy(page: str, policy: str) -> str:
@@ -229,9 +260,9 @@ def render_feedback(nb: NotebookNode, result: SubmissionResult, *, assignment: s
             cells.append(new_markdown_cell(_verdict(by_id[grade_id])))
     nb.cells = cells
     body, _resources = _exporter().from_notebook_node(
-        nb, resources={"metadata": {"name": f"{assignment} feedback"}}
+        nb, resources={"metadata": {"name": f"{assignment} feedback"}, "static_url": f"../{STATIC}"}
     )
-    return _with_policy(clean_text(body), _template_policy())
+    return _with_policy(clean_text(body), POLICY)
 
 
 FAILURE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"

@@ -272,7 +272,7 @@ def read_notebook(path: Path, *, max_bytes: int) -> tuple[NotebookNode, list[str
         raise SubmissionError(f"not a notebook: the file's JSON is {_kind(data)}, not an object: {RESAVE}")
     version = data.get("nbformat")
     if isinstance(version, bool) or not isinstance(version, (int, float)) or version != 4:
-        shown = repr(version) if isinstance(version, (int, float, str)) and len(repr(version)) < 20 else None
+        shown = repr(version) if type(version) in (int, float, str) and len(repr(version)) < 20 else None
         raise SubmissionError(
             f"wrong notebook format: nbformat {shown or _kind(version)}, expected 4 ({RESAVE} with a "
             "current Jupyter)"
