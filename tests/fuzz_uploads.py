@@ -3,32 +3,35 @@
 Each generated student folder starts from a committed toy submission (``correct`` or ``untouched``, the
 blank release; see ``tests/fixtures/autograder/build.py``) and gets one to three *mutations*, drawn from
 six classes: ``bytes`` (truncated, re-encoded, garbage, NUL bytes, line endings), ``json`` (wrong types,
-missing and extra keys, absurd numbers, deep nesting, duplicate keys), ``unicode`` (lone surrogates,
-bidi and zero-width characters, NUL, non-BMP), ``nbgrader`` (grade ids, points, flags, schema version,
-checksums, reordered, deleted or edited cells), ``content`` (HTML/JS/SVG payloads everywhere a student's
-text can reach, code that displays HTML, shell escapes, huge outputs) and ``files`` (renamed notebooks,
-several notebooks, extra files, empty folders). Beside them come *controls*: the correct and the blank
-notebooks untouched, and correct notebooks with only harmless changes, each with the score it must keep.
-``manifest.json`` beside the ``subs/`` folder says which mutations every student got, so a failure names
-its mutation.
+missing and extra keys, absurd numbers, deep nesting, duplicate keys), ``unicode`` (lone surrogates in
+sources, metadata and names, bidi and zero-width characters, NUL, non-BMP), ``nbgrader`` (grade ids,
+points, flags, schema version, checksums, reordered, deleted or edited cells), ``content`` (every HTML/JS/
+SVG payload of :data:`PAYLOADS` everywhere a student's text can reach, code that displays HTML or raw MIME
+bundles, exceptions worded in markup, shell escapes, huge outputs) and ``files`` (renamed notebooks,
+several notebooks, extra files, symlinks, pipes, sparse giants, odd, overlong and colliding folder names,
+empty folders). Beside them come *controls*: the correct and the blank notebooks untouched, and correct
+notebooks with only harmless changes, each with the score it must keep. ``manifest.json`` beside the
+``subs/`` folder says which mutations every student got, so a failure names its mutation.
 
 Why ``random.Random`` rather than hypothesis: the unit under test is a *batch*, graded once by the real
 command (a sandbox per notebook, seconds per run), and the assertions are about the batch's files.
 Hypothesis wants to run a property once per example and shrink by re-running it, which would grade
 hundreds of batches. A ``random.Random`` seeded per notebook (``f"{seed}:{index}"``) gives the same bytes
 on every machine and Python version, lets one notebook be rebuilt alone, and needs no new dependency.
-Every mutation kind is the first mutation of some notebook (round robin), so a batch of at least
-``len(MUTATIONS)`` notebooks covers them all; one or two more are drawn at random.
+Every mutation kind is the first mutation of some notebook (round robin): the first ``len(MUTATIONS)``
+notebooks get theirs alone, later ones one or two more, drawn.
 
-Reproduce a defect from the command line::
+Reproduce a defect from the command line (``--list`` names every mutation)::
 
-    python tests/fuzz_uploads.py --out /tmp/fuzz --seed 17 --count 120 --grade
+    python tests/fuzz_uploads.py --out /tmp/fuzz --seed 17 --count 140 --grade
     python tests/fuzz_uploads.py --out /tmp/fuzz --classes unicode --count 12 --grade
     python tests/fuzz_uploads.py --out /tmp/fuzz --mutation json.deep-nesting --count 3 --grade --one-by-one
+    python tests/fuzz_uploads.py --out /tmp/fuzz --skip files.long-folder-name --grade
 
 ``--grade`` runs ``autograder grade`` on the batch and prints every broken expectation with the
-student's mutations; ``--one-by-one`` grades each folder in a batch of its own (to find a notebook that
-aborts a whole batch).
+student's mutations (the command's stderr is kept in ``OUT/stderr.txt``); ``--one-by-one`` grades each
+folder in a batch of its own (to find a notebook that aborts a whole batch); ``--skip`` leaves a known
+batch killer out to see past it.
 """
 
 from __future__ import annotations
