@@ -1439,14 +1439,15 @@ def generate(
         key = f"s{index:03d}"
         label = _label(applied[0]["name"]) if applied else "unchanged"
         name = f"{key}-{label}{upload.folder_suffix}"
+        twin = f"{key}-{label}{upload.folder_suffix.replace(*upload.twin)}" if upload.twin else None
         if upload.folder_pad:
-            room = NAME_MAX - len(os.fsencode(name))
-            name += upload.folder_pad * (room // len(os.fsencode(upload.folder_pad)))
+            room = NAME_MAX - max(len(os.fsencode(n)) for n in (name, twin) if n is not None)
+            padding = upload.folder_pad * (room // len(os.fsencode(upload.folder_pad)))
+            name, twin = name + padding, twin and twin + padding
         _write(subs / name, upload)
         students[key] = {"folder": name, "base": upload.base, "control": "", "expected_score": None,
                          "mutations": applied, "rows": 1}  # fmt: skip
-        if upload.twin is not None:
-            twin = name.replace(*upload.twin)
+        if twin is not None:
             _write(subs / twin, upload)
             students[key].update(twin=twin, rows=2)
     manifest = {"seed": seed, "count": count, "assignment": ASSIGNMENT, "max_score": MAX_SCORE,
@@ -1535,6 +1536,7 @@ NOT_A_SENTENCE = (  # Python speaking, not the grader: tracebacks, reprs, messag
     "is not iterable", "not subscriptable", "NotebookNode",
 )  # fmt: skip
 MAX_REASON_CHARS = 1_000
+GRADER_FAULT = "fault in the grader"  # how a row says the grader itself failed: never an upload's doing
 
 
 def abort_summary(graded: GradedBatch) -> str:
@@ -1605,13 +1607,15 @@ def is_sentence(reason: str) -> str:
 
 
 def reason_problems(graded: GradedBatch) -> list[str]:
-    """Every failed row's reason is a sentence, not an exception; no row mentions a grader fault."""
+    """Every failed row's reason is a sentence, not an exception; no upload is reported as a grader fault."""
     problems = []
     for key, rows in (graded.rows or {}).items():
         for row in rows:
             who = graded.batch.describe(key) if key in graded.batch.students else key
             if row["status"] == "failed" and (why := is_sentence(row["reason"])):
                 problems.append(f"{who}: reason {row['reason'][:200]!r} {why}")
+            elif GRADER_FAULT in row["reason"]:
+                problems.append(f"{who}: an upload made the grader fail: {row['reason'][:200]!r}")
             elif found := next((s for s in NOT_A_SENTENCE[:3] if s in row["reason"]), None):
                 problems.append(f"{who}: a graded row's notes contain {found!r}: {row['reason'][:200]!r}")
     return problems
