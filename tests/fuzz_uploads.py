@@ -1093,7 +1093,7 @@ def huge_output(up: Upload, rng: random.Random) -> str | None:
         _append(
             cell,
             "from IPython.display import display, HTML\n"
-            f"display(HTML('<b>' * 30_000 + {PAYLOADS['script']!r} * 2000))",
+            f"display(HTML(('<i>' + 'y' * 50 + '</i>') * 400 + {PAYLOADS['script']!r} * 2000))",
         )
     else:
         size = 600_000 if how == "stored" else 1_500_000
