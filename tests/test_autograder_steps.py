@@ -401,3 +401,20 @@ def test_garbage_on_the_result_pipe_is_the_notebooks_fault(garbage):
     )
     assert execution.status == "died" and "unreadable on the grader's result channel" in execution.detail
     assert execution.outputs[0][0]["text"] == "kept\n" and execution.stopped_at == 1
+
+
+def test_students_whose_ids_would_collide_or_not_fit_a_file_name_keep_their_own_rows(tmp_path):
+    """Undecodable bytes and a folder really named like their escape, and a 250-character name."""
+    from autograder.api import file_name
+
+    good = (SUBMISSIONS / "correct.ipynb").read_bytes()
+    for name in (b"bad\xffname", b"bad\\xffname", b"x" * 250):
+        folder = tmp_path / os.fsdecode(name)
+        folder.mkdir()
+        (folder / "toy.ipynb").write_bytes(good)
+    subs = collect(tmp_path, "toy", staging=tmp_path / ".x", max_bytes=1 << 20)
+    ids = [s.student_id for s in subs]
+    assert len(set(ids)) == 3 and all(s.notebook is not None for s in subs)
+    assert sum(i.startswith("bad\\xffname~") for i in ids) == 2
+    names = [file_name(i) for i in ids]
+    assert len(set(names)) == 3 and all(len(n.encode()) <= 100 for n in names)
