@@ -95,6 +95,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.sandbox import cgroups
+from autograder.sandbox.plaindata import ModelAllowList
 
 RUNNER = Path(__file__).with_name("runner.py")
 ENTER = Path(__file__).with_name("enter.py")
@@ -651,6 +652,7 @@ def run_notebook(
     verifier: Runner | None = None,
     prelude: str = "",
     files: dict[str, bytes] | None = None,
+    models: ModelAllowList | None = None,
 ) -> Execution:
     """Run a notebook's code cells in order, then stop both processes.
 
@@ -665,6 +667,8 @@ def run_notebook(
         verifier: the verifier's started process; required when a cell is a test.
         prelude: source the verifier runs before the first test.
         files: files to put in the student's working folder first (relative path: content).
+        models: what a Keras model fetched from ``student`` may use to be rebuilt in ``verifier`` (None:
+            no model is rebuilt there).
 
     Returns:
         The outputs of every cell that finished and how execution ended.
@@ -685,6 +689,8 @@ def run_notebook(
             assert verifier is not None
             if verifier_state == "starting" and (verifier.poll_ready() or wait):
                 verifier.wait_ready()
+                if models is not None:
+                    verifier.send({"op": "models", "allow": models.describe()})
                 if prelude.strip():
                     verifier.send({"op": "prelude", "source": prelude})
                 verifier_state = "set-up" if prelude.strip() else "ready"

@@ -178,6 +178,7 @@ def _load_plaindata():
     path = Path(__file__).with_name("plaindata.py")
     spec = importlib.util.spec_from_file_location("_autograder_plaindata", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # a dataclass looks its module up there
     spec.loader.exec_module(module)
     return module
 
@@ -269,7 +270,8 @@ def _serve_student(channel: _Channel, plaindata, shell) -> None:
         elif op == "call":
 
             def result(command=command, blob=blob):
-                decoder = plaindata.Decoder(plaindata.unpack(blob), lambda ref, name: refs[ref])
+                # A model among the arguments comes from the verifier: the grader's side, rebuilt unchecked.
+                decoder = plaindata.Decoder(plaindata.unpack(blob), lambda ref, name: refs[ref], models=None)
                 target = refs[command["ref"]]
                 arguments = decoder.decode(command["args"])
                 return target(*arguments[0], **arguments[1])
@@ -344,6 +346,8 @@ class _Verifier:
         self.plaindata = plaindata
         self.namespace = _Namespace(self)
         self.next_id = 0
+        self.models = plaindata.ModelAllowList()  # until the grader sends the assignment's: no model
+        self.keras_state = None  # Keras's settings and random state after the set-up (see _serve_verifier)
 
     def _refer(self, value) -> int:
         if isinstance(value, _Remote):
@@ -368,7 +372,9 @@ class _Verifier:
             if message["op"] == "get" and text.startswith("NameError"):
                 raise NameError(text.partition(": ")[2])
             raise _student_exception(text)
-        return self.plaindata.decode(answer.get("value"), blob, lambda ref, name: _Remote(self, ref, name))
+        return self.plaindata.decode(
+            answer.get("value"), blob, lambda ref, name: _Remote(self, ref, name), models=self.models
+        )
 
     def run(self, source: str, name: str) -> None:
         """Run a cell's code in the namespace; record its output, last value and error like a kernel."""
@@ -404,11 +410,18 @@ def _serve_verifier(channel: _Channel, plaindata) -> None:
         command, _blob = channel.receive()
         op = command.get("op")
         RECORDER.reset()
-        if op == "prelude":
+        if op == "models":
+            verifier.models = plaindata.ModelAllowList.from_description(command["allow"])
+        elif op == "prelude":
             verifier.run(command["source"], "<instructor set-up>")
             verifier.namespace.fixed = {n for n in verifier.namespace if not n.startswith("__")}
             channel.send({"event": "done", "index": -1, "outputs": RECORDER.outputs})
         elif op == "test":
+            # Every test starts from the Keras settings and random state the set-up left, whatever a
+            # model used in an earlier test did to them.
+            if verifier.keras_state is None:
+                verifier.keras_state = plaindata.KerasState()
+            verifier.keras_state.restore()
             verifier.namespace.forget(list(command.get("stale", [])))
             channel.send({"event": "start", "index": command["index"]})
             verifier.run(command["source"], f"<test cell {command['index']}>")
