@@ -12,9 +12,16 @@ What crosses, with its exact type kept (``isinstance(x, float)`` answers the sam
 * NumPy arrays (any numeric, bool or string dtype) and NumPy scalars; arrays of Python objects (IMDb's
   lists of word indices) element by element;
 * a Keras model built with ``keras.Sequential`` or the functional API: its JSON configuration, its compile
-  configuration and its weights. The verifier rebuilds it with Keras's safe mode (no ``Lambda`` code, only
-  classes whose ``module`` is Keras's own), so a test calls ``predict`` on a copy the student's code never
-  touched;
+  configuration and its weights. The configuration is the student's to write (``to_json`` can be
+  replaced), and Keras's safe mode still calls any exported Keras function it names, so the verifier
+  first walks it as JSON (:func:`check_model_config`): every class or function (model, compile settings
+  and nested initializers, regularizers, constraints, activations, losses, metrics, optimizers), every
+  name Keras would look up (``"activation": "relu"``, ``"loss": "mse"``) must be on the assignment's
+  :class:`ModelAllowList`; ``Lambda`` layers and Python code never pass; a functional model's layers may
+  only be called on the model's tensors, with ``True``, ``False`` or ``None`` for flags such as
+  ``training`` (no strings, numbers or objects). Only then is it rebuilt with safe mode, inside a
+  :class:`KerasState` that puts Keras's settings and random state back afterwards, so a test calls
+  ``predict`` on a copy the student's code never touched;
 * a Keras ``History``: its ``history``, ``params`` and ``epoch``;
 * a function or class of the student's: a *reference* (``{"__remote__": n}``); the verifier turns it into a
   proxy whose call is a request to the student's process, with the arguments and the result encoded

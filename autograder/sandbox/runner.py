@@ -19,13 +19,16 @@ is one JSON line, followed by ``blob`` raw bytes when the line says ``"blob": n`
 
 ``AUTOGRADER_ROLE=verifier`` runs test cells and never student code:
 
+* ``{"op": "models", "allow": {kind: [names]}}``: what a Keras model fetched from the student's process may
+  use to be rebuilt here (``plaindata.ModelAllowList``; until it arrives, no model is);
 * ``{"op": "prelude", "source": "..."}``: the instructor's imports and definitions, run once;
-* ``{"op": "test", "index": i, "source": "...", "stale": [names]}``: runs a test cell in a namespace where a
-  name the tests did not define is looked up in the student's process: it writes ``{"event": "request",
-  "id": k, "op": "get" | "call", ...}`` and waits for the ``{"op": "reply", ...}`` the grader relays. Only
-  plain data comes back (``plaindata.py``); a student function becomes a proxy whose call is such a
-  request. ``stale`` lists the names student cells changed since the last test cell (their copies here are
-  dropped).
+* ``{"op": "test", "index": i, "source": "...", "stale": [names]}``: puts Keras's settings and the random
+  generators back as they were before the first test (``plaindata.KerasState``), then runs a test cell in
+  a namespace where a name the tests did not define is looked up in the student's process: it writes
+  ``{"event": "request", "id": k, "op": "get" | "call", ...}`` and waits for the ``{"op": "reply", ...}``
+  the grader relays. Only plain data comes back (``plaindata.py``); a student function becomes a proxy
+  whose call is such a request. ``stale`` lists the names student cells changed since the last test cell
+  (their copies here are dropped).
 
 Student cells run in one IPython ``InteractiveShell`` (magics, ``%matplotlib inline`` and rich display work as
 in a kernel) without the ZeroMQ kernel machinery, which is what makes a submission cheap to start. An
