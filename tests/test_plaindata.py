@@ -251,6 +251,23 @@ def test_classes_functions_and_names_off_the_list_are_refused_with_the_list():
         plaindata.check_model_config(_dense_model(activation="relu"), narrow, compile_config=stolen)
 
 
+def test_a_functional_model_with_merges_flags_and_a_nested_model_is_rebuilt():
+    import keras
+
+    a, b = keras.Input(shape=(3,), name="a"), keras.Input(shape=(2,), name="b")
+    inner = keras.Sequential([keras.Input(shape=(5,)), keras.layers.Dense(4, activation="tanh")])
+    merged = keras.layers.Concatenate()([a, b])
+    hidden = keras.layers.Dropout(0.2)(keras.layers.BatchNormalization()(inner(merged)), training=False)
+    model = keras.Model([a, b], keras.layers.Dense(1, activation="sigmoid")(hidden))
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.BinaryCrossentropy(), metrics=["auc"]
+    )
+    x = [np.ones((2, 3), dtype="float32"), np.ones((2, 2), dtype="float32")]
+    copy = _round_trip(model)
+    assert np.allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert copy.get_compile_config()["loss"]["class_name"] == "BinaryCrossentropy"
+
+
 def test_lambda_layers_cannot_be_allowed():
     with pytest.raises(ValueError, match=r"models.layers cannot allow Lambda: a Lambda layer runs code"):
         ModelAllowList(layers=("Dense", "Lambda"))

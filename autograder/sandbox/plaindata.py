@@ -439,14 +439,11 @@ def _is_tensors(value: Any, depth: int = 0) -> bool:
     """Whether ``value`` is a reference to a tensor of the model (or a list of them, for ``Concatenate``)."""
     if isinstance(value, list) and value and depth < 8:
         return all(_is_tensors(v, depth + 1) for v in value)
+    tensor_keys = {"class_name", "config"}
     if (
         not isinstance(value, dict)
         or value.get("class_name") != "__keras_tensor__"
-        or set(value)
-        != {
-            "class_name",
-            "config",
-        }
+        or set(value) != tensor_keys
     ):
         return False
     config = value["config"]
@@ -562,7 +559,7 @@ def _rebuild_model(spec: dict, arrays: Any, allowed: ModelAllowList | None) -> A
     try:
         config = json.loads(spec["config"])
         compile_config = json.loads(spec["compile"]) if spec.get("compile") is not None else None
-    except (TypeError, ValueError, KeyError) as error:
+    except (TypeError, ValueError, KeyError, RecursionError) as error:
         raise TransferError(f"the model's configuration is unreadable: {error}") from None
     if allowed is not None:
         check_model_config(config, allowed, compile_config=compile_config)
