@@ -268,6 +268,33 @@ def test_a_functional_model_with_merges_flags_and_a_nested_model_is_rebuilt():
     assert copy.get_compile_config()["loss"]["class_name"] == "BinaryCrossentropy"
 
 
+def test_shapes_keras_3_does_not_write_are_refused_rather_than_guessed():
+    import keras
+
+    inputs = keras.Input(shape=(4,))
+    model = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    plaindata.check_model_config(json.loads(model.to_json()), DEFAULT_MODELS)
+    edits = {  # refusal: how the Dense layer's entry is changed
+        "a call in an old or unknown format": lambda dense: dense.update(
+            inbound_nodes=[[["input_layer", 0, 0, {}]]]
+        ),
+        "Dense (not a Keras class or function)": lambda dense: dense.pop("module"),  # the legacy loader
+        "__typespec__ (not a Keras class or function)": lambda dense: dense["config"].update(
+            kernel_initializer={"class_name": "__typespec__", "module": "keras", "config": []}
+        ),
+        "the key(s) 'shared_object_id'": lambda dense: dense.update(shared_object_id=1),
+        "numpy.ones, which is not an allowed activation": lambda dense: dense["config"].update(
+            activation={"module": "numpy", "class_name": "function", "config": "ones"}
+        ),
+    }
+    for refusal, edit in edits.items():
+        changed = json.loads(model.to_json())
+        edit(changed["config"]["layers"][1])
+        with pytest.raises(TransferError) as refused:
+            plaindata.check_model_config(changed, DEFAULT_MODELS)
+        assert refusal in str(refused.value)
+
+
 def test_lambda_layers_cannot_be_allowed():
     with pytest.raises(ValueError, match=r"models.layers cannot allow Lambda: a Lambda layer runs code"):
         ModelAllowList(layers=("Dense", "Lambda"))
