@@ -280,6 +280,28 @@ def test_bad_configuration_is_a_usage_error_that_says_what_to_fix(tmp_path):
     assert os.environ.get("DLCOURSE_DATA") is None or "DLCOURSE_DATA" in config.env_passthrough
 
 
+def test_the_models_table_replaces_or_extends_the_default_allow_list(tmp_path):
+    from autograder.config import DEFAULT_MODELS
+
+    assert load_config(tmp_path).models == DEFAULT_MODELS  # no autograder.toml
+    (tmp_path / "autograder.toml").write_text(
+        '[models]\noptimizers = ["SGD"]\n[models.add]\nlayers = ["Conv2D"]\n'
+    )
+    models = load_config(tmp_path).models
+    assert models.optimizers == ("SGD",)
+    assert models.layers == (*DEFAULT_MODELS.layers, "Conv2D") and models.losses == DEFAULT_MODELS.losses
+    assert models.allows("optimizers", "sgd") and not models.allows("optimizers", "Adam")
+    (tmp_path / "autograder.toml").write_text('[models.add]\nlayers = ["Lambda"]\n')
+    with pytest.raises(UsageError, match=r"models.layers cannot allow Lambda: a Lambda layer runs code"):
+        load_config(tmp_path)
+    (tmp_path / "autograder.toml").write_text('[models]\nlayer = ["Dense"]\n')
+    with pytest.raises(UsageError, match=r"unknown key\(s\) layer in \[models\]"):
+        load_config(tmp_path)
+    (tmp_path / "autograder.toml").write_text('[models]\nlosses = "mse"\n')
+    with pytest.raises(UsageError, match=r"models.losses must be a list of Keras names"):
+        load_config(tmp_path)
+
+
 def test_the_working_folder_holds_the_notebook_and_the_assignments_data_files_only(toy, tmp_path):
     import shutil
     from dataclasses import replace
