@@ -10,6 +10,7 @@ at any point loses nothing that was finished and duplicates nothing on the next 
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import json
 import multiprocessing
 import shutil
@@ -102,11 +103,28 @@ def _with_timeout(assignment: Assignment, timeout: float | None) -> Assignment:
     return replace(assignment, config=assignment.config.with_timeout(timeout))
 
 
+def file_name(student_id: str) -> str:
+    """A file name for a student's outputs: the id itself, or, for an id no file can be named (too long,
+    a path separator, unencodable, ``.``/``..``), its first characters and a digest (unique per id)."""
+    encoded = student_id.encode("utf-8", "surrogateescape")
+    plain = 0 < len(encoded) <= 100 and "/" not in student_id and "\0" not in student_id
+    if plain and student_id not in (".", "..") and not student_id.startswith("."):
+        try:
+            student_id.encode("utf-8")
+            return student_id
+        except UnicodeEncodeError:
+            pass
+    digest = hashlib.sha256(encoded).hexdigest()[:16]
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in student_id[:40])
+    return f"{stem}-{digest}"
+
+
 def _student_paths(out: Path, assignment: str, student_id: str) -> tuple[Path, Path, Path]:
+    name = file_name(student_id)
     return (
-        out / "feedback" / student_id / f"{assignment}.html",
-        out / "autograded" / student_id / assignment / f"{assignment}.ipynb",
-        out / STATE_DIR / f"{student_id}.json",
+        out / "feedback" / name / f"{assignment}.html",
+        out / "autograded" / name / assignment / f"{assignment}.ipynb",
+        out / STATE_DIR / f"{name}.json",
     )
 
 

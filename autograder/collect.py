@@ -14,6 +14,7 @@ Canvas pattern are read (size-bounded) and written under the staging folder by a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -283,4 +284,25 @@ def collect(
             f"no submissions in {submissions}: expected one folder per student holding {assignment}.ipynb, "
             "or Canvas-named files (name_12345_67890_file.ipynb)"
         )
-    return sorted(subs, key=lambda s: s.student_id)
+    return sorted(_unique_ids(subs), key=lambda s: s.student_id)
+
+
+def _unique_ids(subs: list[Submission]) -> list[Submission]:
+    """Give students who would share an id (``a\\xff`` from undecodable bytes and a folder really named
+    so) ids of their own: each keeps its row, its page and its grade."""
+    from collections import Counter
+    from dataclasses import replace
+
+    counts = Counter(s.student_id for s in subs)
+    seen: Counter[str] = Counter()
+    unique = []
+    for sub in subs:
+        if counts[sub.student_id] > 1:
+            seen[sub.student_id] += 1
+            raw = os.fsencode(sub.notebook.parent.name) if sub.notebook is not None else b""
+            key = raw + sub.student_id.encode("utf-8", "surrogatepass") + str(seen[sub.student_id]).encode()
+            new_id = f"{sub.student_id}~{hashlib.sha256(key).hexdigest()[:8]}"
+            note = f"another submission has the id '{sub.student_id}'; this one is '{new_id}'"
+            sub = replace(sub, student_id=new_id, notes=(*sub.notes, note))
+        unique.append(sub)
+    return unique

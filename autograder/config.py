@@ -17,6 +17,14 @@ Every setting has a default here, once. Example (all keys optional)::
 
     [feedback]
     max_output_chars = 10000    # per cell, in feedback and in the executed notebook
+
+    [models]                    # what a Keras model fetched from the student's process may use
+    optimizers = ["RMSprop"]    # a key replaces that kind's default list (DEFAULT_MODELS)
+    [models.add]
+    layers = ["Conv2D"]         # added to the default list
+
+The kinds are ``layers`` (models included), ``activations``, ``losses``, ``optimizers``, ``metrics``,
+``initializers``, ``regularizers`` and ``constraints`` (``plaindata.ModelAllowList``).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from typing import Any
 
 from autograder.errors import UsageError
 from autograder.sandbox import Limits
+from autograder.sandbox.plaindata import MODEL_KINDS, ModelAllowList
 
 CONFIG_NAME = "autograder.toml"
 DEFAULT_ENV = (
@@ -39,6 +48,41 @@ DEFAULT_ENV = (
     "CUDA_VISIBLE_DEVICES",
 )
 
+# What a Keras model fetched from a student may use unless autograder.toml says otherwise: the standard
+# pieces of a course on multilayer perceptrons (every homework's solution passes it, see the tests).
+DEFAULT_MODELS = ModelAllowList(
+    layers=(
+        "Sequential", "Functional", "InputLayer", "Dense", "Dropout", "Flatten", "Activation",
+        "BatchNormalization", "LayerNormalization", "Reshape", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax",
+        "GaussianNoise", "GaussianDropout", "Add", "Concatenate", "Average", "Multiply", "Subtract",
+        "Rescaling",
+    ),
+    activations=(
+        "linear", "relu", "sigmoid", "softmax", "tanh", "elu", "selu", "gelu", "leaky_relu", "softplus",
+        "softsign", "swish", "silu", "relu6", "hard_sigmoid", "log_softmax",
+    ),
+    losses=(
+        "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+        "mean_squared_error", "mean_absolute_error", "mse", "mae", "huber",
+    ),
+    optimizers=(
+        "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "Nadam", "ExponentialDecay",
+        "InverseTimeDecay", "PiecewiseConstantDecay", "PolynomialDecay", "CosineDecay",
+    ),
+    metrics=(
+        "accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+        "top_k_categorical_accuracy", "AUC", "Precision", "Recall", "mean_squared_error",
+        "mean_absolute_error", "mse", "mae", "binary_crossentropy", "categorical_crossentropy",
+        "sparse_categorical_crossentropy",
+    ),
+    initializers=(
+        "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform", "LecunNormal", "Zeros",
+        "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal", "VarianceScaling",
+    ),
+    regularizers=("L1", "L2", "L1L2"),
+    constraints=("MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm"),
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class GradingConfig:
@@ -49,6 +93,7 @@ class GradingConfig:
     preload: tuple[str, ...] = ("numpy",)
     env_passthrough: tuple[str, ...] = DEFAULT_ENV
     max_output_chars: int = 10_000
+    models: ModelAllowList = DEFAULT_MODELS
 
     def with_timeout(self, seconds: float | None) -> GradingConfig:
         """The same settings with the per-submission wall-clock limit replaced (cells are capped by it)."""
@@ -71,6 +116,7 @@ class GradingConfig:
             "max_notebook_bytes": self.max_notebook_bytes,
             "preload": list(self.preload),
             "max_output_chars": self.max_output_chars,
+            "models": self.models.describe(),
         }
 
 
@@ -86,7 +132,26 @@ _KNOWN = {
     },
     "execution": {"preload", "env"},
     "feedback": {"max_output_chars"},
+    "models": {*MODEL_KINDS, "add"},
 }
+
+
+def _models(path: Path, table: dict[str, Any]) -> ModelAllowList:
+    """The ``[models]`` table over the defaults: a key replaces a kind's list, ``[models.add]`` adds to it."""
+    added = table.get("add", {})
+    if not isinstance(added, dict) or not set(added) <= set(MODEL_KINDS):
+        raise UsageError(f"{path}: [models.add] takes the keys {', '.join(MODEL_KINDS)}.")
+    lists = {}
+    for kind in MODEL_KINDS:
+        names = table.get(kind, getattr(DEFAULT_MODELS, kind))
+        extra = added.get(kind, ())
+        if not isinstance(names, (list, tuple)) or not isinstance(extra, (list, tuple)):
+            raise UsageError(f"{path}: models.{kind} must be a list of Keras names.")
+        lists[kind] = tuple(dict.fromkeys((*names, *extra)))
+    try:
+        return ModelAllowList(**lists)
+    except ValueError as error:
+        raise UsageError(f"{path}: {error}.") from None
 
 
 def load_config(folder: Path) -> GradingConfig:
@@ -124,6 +189,7 @@ def load_config(folder: Path) -> GradingConfig:
     limits_in = data.get("limits", {})
     execution = data.get("execution", {})
     feedback = data.get("feedback", {})
+    models = _models(path, data.get("models", {}))
     try:
         defaults = GradingConfig()
         limits = Limits(
@@ -148,6 +214,7 @@ def load_config(folder: Path) -> GradingConfig:
             preload=tuple(str(m) for m in execution.get("preload", defaults.preload)),
             env_passthrough=tuple(dict.fromkeys((*DEFAULT_ENV, *(str(v) for v in execution.get("env", ()))))),
             max_output_chars=int(feedback.get("max_output_chars", defaults.max_output_chars)),
+            models=models,
         )
     except (TypeError, ValueError) as error:
         raise UsageError(f"{path}: a value has the wrong type ({error}); use numbers for limits.") from None

@@ -31,7 +31,7 @@ class ExitStatus(enum.IntEnum):
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers (and a re-run after ``kill -9``) never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:60]}.", suffix=".tmp")
     try:
         # errors="replace": a character UTF-8 cannot hold (a lone surrogate) must never lose a whole file
         with os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="") as handle:

@@ -32,12 +32,15 @@ from __future__ import annotations
 
 import ast
 import builtins
+import concurrent.futures
 import csv
 import hashlib
 import html
 import io
 import json
 import keyword
+import os
+import re
 import tokenize
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -54,6 +57,8 @@ K = 12  # tokens per k-gram: shorter runs are coincidence (a call and its argume
 WINDOW = 6  # winnowing window: every common run of K + WINDOW - 1 = 17 tokens is caught
 DEFAULT_THRESHOLD = 0.5
 MIN_FINGERPRINTS = 12  # an answer with fewer fingerprints is too short to compare
+PER_PROCESS = 100  # notebooks per worker process below which fingerprinting stays in this process
+MAX_SIDE_BY_SIDE = 100  # pairs shown side by side on the page (the table and the CSV list them all)
 _COMMUTATIVE = (ast.Add, ast.Mult, ast.BitAnd, ast.BitOr, ast.BitXor)
 _BUILTINS = frozenset(dir(builtins))
 _KEYWORDS = frozenset(keyword.kwlist)
@@ -214,14 +219,18 @@ def assignment_names(assignment: Assignment) -> frozenset[str]:
     return frozenset(names)
 
 
+_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+[^\n]+$", re.MULTILINE)
+
+
 def _imports(cells: tuple[str, ...]) -> frozenset[str]:
+    """Names the cells import (``np`` for ``import numpy as np``): read from their import lines alone."""
     names: set[str] = set()
-    for source in cells:
+    for line in _IMPORT.findall("\n".join(cells)):
         try:
-            tree = ast.parse(_ipython_free(source))
+            tree = ast.parse(line.strip())
         except SyntaxError:
             continue
-        for node in ast.walk(tree):
+        for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names.update((a.asname or a.name).split(".")[0] for a in node.names)
     return frozenset(names)
@@ -229,19 +238,57 @@ def _imports(cells: tuple[str, ...]) -> frozenset[str]:
 
 def student_cells(nb: NotebookNode, assignment: Assignment) -> tuple[str, ...]:
     """The code cells a student wrote: answers and added cells, not copies of released cells."""
-    roles = {s.grade_id: s.role for s in assignment.specs}
-    released = {c.source.strip() for c in assignment.release.cells}
+    return _student_cells(nb, _Context.of(assignment))
+
+
+def _student_cells(nb: NotebookNode, context: _Context) -> tuple[str, ...]:
     cells = []
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         grade_id = nb_meta(cell).get("grade_id")
-        if grade_id is not None and roles.get(grade_id) not in ("answer", "manual"):
+        if grade_id is not None and context.roles.get(grade_id) not in ("answer", "manual"):
             continue
         source = cell.source if isinstance(cell.source, str) else "".join(cell.source)
-        if source.strip() and source.strip() not in released:
+        if source.strip() and source.strip() not in context.released:
             cells.append(source)
     return tuple(cells)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What fingerprinting one notebook needs from the assignment (plain data, sent to worker processes)."""
+
+    name: str
+    roles: dict[str, str]
+    released: frozenset[str]
+    kept: frozenset[str]
+    scaffold: frozenset[int]
+
+    @classmethod
+    def of(cls, assignment: Assignment) -> _Context:
+        kept = assignment_names(assignment)
+        code = "\n\n".join(c.source for c in assignment.release.cells if c.cell_type == "code")
+        return cls(
+            name=assignment.name,
+            roles={s.grade_id: s.role for s in assignment.specs},
+            released=frozenset(c.source.strip() for c in assignment.release.cells),
+            kept=kept,
+            scaffold=fingerprints(normalized_tokens(code, kept)),
+        )
+
+
+def _read_one(context: _Context, student: Path) -> Answer | None:
+    """One student's answer from their executed notebook (None when there is none)."""
+    path = student / context.name / f"{context.name}.ipynb"
+    try:  # written by the grader itself: read as JSON, without nbformat's (slow) validation
+        nb = nbformat.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
+    cells = _student_cells(nb, context)
+    names = context.kept | _imports(cells)
+    prints = fingerprints(normalized_tokens("\n\n".join(cells), names)) if cells else frozenset()
+    return Answer(student.name, cells, prints - context.scaffold)
 
 
 def common_limit(students: int) -> int:
@@ -280,28 +327,23 @@ def compare(answers: list[Answer], *, threshold: float = DEFAULT_THRESHOLD) -> l
 
 
 def read_answers(assignment: Assignment, out: Path) -> tuple[list[Answer], list[str]]:
-    """Every graded student's answer under ``out`` (and the ids that have no executed notebook)."""
-    kept = assignment_names(assignment)
-    scaffold = fingerprints(
-        normalized_tokens(
-            "\n\n".join(c.source for c in assignment.release.cells if c.cell_type == "code"), kept
-        )
-    )
+    """Every graded student's answer under ``out`` (and the ids that have no executed notebook).
+
+    Notebooks are fingerprinted by one process per core when the batch is large.
+    """
     folder = out / "autograded"
     if not folder.is_dir():
         raise UsageError(f"no graded notebooks in {out}: run `autograder grade ... --out {out}` first.")
-    answers, skipped = [], []
-    for student in sorted(p for p in folder.iterdir() if p.is_dir()):
-        path = student / assignment.name / f"{assignment.name}.ipynb"
-        try:  # written by the grader itself: read as JSON, without nbformat's (slow) validation
-            nb = nbformat.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            skipped.append(student.name)
-            continue
-        cells = student_cells(nb, assignment)
-        names = kept | _imports(cells)
-        prints = fingerprints(normalized_tokens("\n\n".join(cells), names)) if cells else frozenset()
-        answers.append(Answer(student.name, cells, prints - scaffold))
+    context = _Context.of(assignment)
+    students = sorted(p for p in folder.iterdir() if p.is_dir())
+    workers = min(os.cpu_count() or 1, max(1, len(students) // PER_PROCESS))
+    if workers > 1:
+        with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+            found = list(pool.map(_read_one, [context] * len(students), students, chunksize=PER_PROCESS // 2))
+    else:
+        found = [_read_one(context, student) for student in students]
+    answers = [a for a in found if a is not None]
+    skipped = [s.name for s, a in zip(students, found, strict=True) if a is None]
     return answers, skipped
 
 
@@ -371,6 +413,12 @@ def render_html(
     }
     rows, sections = [], []
     for number, pair in enumerate(pairs, start=1):
+        if number > MAX_SIDE_BY_SIDE:
+            rows.append(
+                f"<tr><td>{html.escape(pair.a)} &amp; {html.escape(pair.b)}</td>"
+                f"<td>{pair.similarity:.0%}</td><td>{pair.shared}</td></tr>"
+            )
+            continue
         a, b = answers[pair.a], answers[pair.b]
         lines_a = _lines(a.cells, kept | _imports(a.cells))
         lines_b = _lines(b.cells, kept | _imports(b.cells))

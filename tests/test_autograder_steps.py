@@ -280,6 +280,28 @@ def test_bad_configuration_is_a_usage_error_that_says_what_to_fix(tmp_path):
     assert os.environ.get("DLCOURSE_DATA") is None or "DLCOURSE_DATA" in config.env_passthrough
 
 
+def test_the_models_table_replaces_or_extends_the_default_allow_list(tmp_path):
+    from autograder.config import DEFAULT_MODELS
+
+    assert load_config(tmp_path).models == DEFAULT_MODELS  # no autograder.toml
+    (tmp_path / "autograder.toml").write_text(
+        '[models]\noptimizers = ["SGD"]\n[models.add]\nlayers = ["Conv2D"]\n'
+    )
+    models = load_config(tmp_path).models
+    assert models.optimizers == ("SGD",)
+    assert models.layers == (*DEFAULT_MODELS.layers, "Conv2D") and models.losses == DEFAULT_MODELS.losses
+    assert models.allows("optimizers", "sgd") and not models.allows("optimizers", "Adam")
+    (tmp_path / "autograder.toml").write_text('[models.add]\nlayers = ["Lambda"]\n')
+    with pytest.raises(UsageError, match=r"models.layers cannot allow Lambda: a Lambda layer runs code"):
+        load_config(tmp_path)
+    (tmp_path / "autograder.toml").write_text('[models]\nlayer = ["Dense"]\n')
+    with pytest.raises(UsageError, match=r"unknown key\(s\) layer in \[models\]"):
+        load_config(tmp_path)
+    (tmp_path / "autograder.toml").write_text('[models]\nlosses = "mse"\n')
+    with pytest.raises(UsageError, match=r"models.losses must be a list of Keras names"):
+        load_config(tmp_path)
+
+
 def test_the_working_folder_holds_the_notebook_and_the_assignments_data_files_only(toy, tmp_path):
     import shutil
     from dataclasses import replace
@@ -401,3 +423,20 @@ def test_garbage_on_the_result_pipe_is_the_notebooks_fault(garbage):
     )
     assert execution.status == "died" and "unreadable on the grader's result channel" in execution.detail
     assert execution.outputs[0][0]["text"] == "kept\n" and execution.stopped_at == 1
+
+
+def test_students_whose_ids_would_collide_or_not_fit_a_file_name_keep_their_own_rows(tmp_path):
+    """Undecodable bytes and a folder really named like their escape, and a 250-character name."""
+    from autograder.api import file_name
+
+    good = (SUBMISSIONS / "correct.ipynb").read_bytes()
+    for name in (b"bad\xffname", b"bad\\xffname", b"x" * 250):
+        folder = tmp_path / os.fsdecode(name)
+        folder.mkdir()
+        (folder / "toy.ipynb").write_bytes(good)
+    subs = collect(tmp_path, "toy", staging=tmp_path / ".x", max_bytes=1 << 20)
+    ids = [s.student_id for s in subs]
+    assert len(set(ids)) == 3 and all(s.notebook is not None for s in subs)
+    assert sum(i.startswith("bad\\xffname~") for i in ids) == 2
+    names = [file_name(i) for i in ids]
+    assert len(set(names)) == 3 and all(len(n.encode()) <= 100 for n in names)

@@ -13,6 +13,7 @@ import ast
 import csv
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import site
@@ -424,3 +425,94 @@ def test_a_killed_graders_leftovers_are_swept(tmp_path):
         assert not any(folder.exists() for folder in stale_groups)
     finally:
         shutil.rmtree(live, ignore_errors=True)
+
+
+# verdict-model-gadget-*: Keras models whose configuration would run Keras functions in the verifier. They
+# answer the fixtures' Keras assignment (model_toy: a 2-point model test, then a 1-point test that Keras's
+# settings are intact); its students' sandboxes import Keras, so this batch is kept small.
+KERAS_HOSTILE = HOSTILE / "keras"
+MODEL_GADGETS = sorted(p.stem for p in KERAS_HOSTILE.glob("verdict-model-gadget-*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def model_batch(tmp_path_factory):
+    from autograder.source import build_master_and_release
+
+    build = _load_build()
+    source = tmp_path_factory.mktemp("model-source") / "model_toy"
+    source.mkdir()
+    nbformat.write(build.model_toy_source(), source / "model_toy.ipynb")
+    (source / "autograder.toml").write_text(build.MODEL_TOY_CONFIG)
+    _master, release = build_master_and_release(build.model_toy_source(), root=TOY_FIXTURES)
+    correct = nbformat.from_dict(release)
+    for cell in correct.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "model":
+            cell.source = (
+                'model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(3, "softmax")])'
+            )
+    subs = tmp_path_factory.mktemp("model-subs")
+    (subs / "correct").mkdir()
+    nbformat.write(correct, subs / "correct" / "model_toy.ipynb")
+    for gadget in MODEL_GADGETS:
+        (subs / gadget).mkdir()
+        shutil.copyfile(KERAS_HOSTILE / f"{gadget}.ipynb", subs / gadget / "model_toy.ipynb")
+    out = tmp_path_factory.mktemp("model-graded") / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", str(source), str(subs), "--out", str(out),
+         "--workers", "2"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    results = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
+    return {"done": done, "students": results.get("students", {}), "out": out, "build": build}
+
+
+def test_there_is_a_model_gadget_for_each_refusal():
+    assert MODEL_GADGETS == sorted(_load_build().MODEL_GADGETS)
+    assert len(MODEL_GADGETS) >= 3
+
+
+def test_a_correct_model_keeps_its_marks_beside_the_gadgets(model_batch):
+    assert model_batch["done"].returncode == 0, model_batch["done"].stderr
+    students = model_batch["students"]
+    assert (students["correct"]["status"], students["correct"]["score"]) == ("graded", 3.0)
+
+
+@pytest.mark.parametrize("gadget", MODEL_GADGETS)
+def test_each_model_gadget_is_refused_and_the_student_reads_why(model_batch, gadget):
+    """Is the gadget refused (the model test fails with the reason), and are Keras's settings intact?"""
+    student = model_batch["students"][gadget]
+    refusal = model_batch["build"].MODEL_GADGETS[gadget][1]
+    cells = student["cells"]
+    assert (student["status"], student["score"]) == ("graded", 1.0)
+    assert cells["keras-settings"]["passed"], cells["keras-settings"]["message"]
+    message = cells["model-test"]["message"]
+    assert message.startswith("TransferError: the grader does not rebuild this model: it uses "), message
+    assert refusal in message
+    feedback = (model_batch["out"] / "feedback" / gadget / "model_toy.html").read_text()
+    assert "the grader does not rebuild this model" in feedback
+
+
+def test_each_test_cell_starts_from_the_keras_settings_the_set_up_left():
+    """A test that changes Keras's settings or random state (as a gadget would) does not reach the next."""
+    isolation = sandbox.Isolation("strict", sandbox.default_expose())
+    limits = sandbox.Limits(cell_timeout=60)
+    student = sandbox.start(limits=limits, isolation=isolation)
+    verifier = sandbox.start(limits=limits, preload=("keras",), isolation=isolation, role="verifier")
+    change = (
+        'keras.config.set_floatx("float16")\nkeras.config.set_epsilon(0.5)\n'
+        'keras.config.set_image_data_format("channels_first")\nkeras.utils.set_random_seed(7)'
+    )
+    show = (
+        "print(keras.config.floatx(), keras.config.epsilon(), keras.config.image_data_format(),"
+        " random.random(), np.random.random())"
+    )
+    cells = [
+        sandbox.Cell(0, show, test=True),
+        sandbox.Cell(1, change, test=True),
+        sandbox.Cell(2, show, test=True),
+    ]
+    execution = sandbox.run_notebook(
+        student, cells, verifier=verifier, prelude="import random\nimport keras\nimport numpy as np"
+    )
+    first, after = (execution.outputs[i][0]["text"] for i in (0, 2))
+    assert after == first and first.startswith("float32 1e-07 channels_last "), (first, after)

@@ -53,7 +53,13 @@ comparison passes, or write fake results on its own result pipe. So a submission
    with this array"). Requests and answers travel through the grader (this module), which checks their
    framing and sizes, and carry plain data only (``plaindata.py``: JSON, ``.npz`` arrays loaded with
    ``allow_pickle=False``, Keras models as configuration + weights rebuilt in Keras's safe mode, never
-   pickles or code);
+   pickles or code). A model's configuration is the student's to write, and safe mode still lets it call
+   any exported Keras function (``keras.config.set_floatx``, dataset loaders...) while it is rebuilt: the
+   verifier rebuilds it only if every class, function and name in it is on the assignment's allow-list
+   (``models``, from ``[models]`` in ``autograder.toml``, sent by :func:`run_notebook`) and a functional
+   model's layers are called on its tensors only, checked on the JSON before anything is deserialized;
+   otherwise the test gets a ``TransferError`` naming what was refused. Each rebuild and each test cell
+   start from the Keras settings and random state the set-up left (``plaindata.KerasState``);
 3. only the verifier's outputs fill the test cells, and ``score`` reads verdicts from them alone. A student
    process can then only lie about its own return values, which is the same as a wrong answer; a
    look-alike value (a ``float`` subclass equal to everything) arrives unusable; a message it forges on its
@@ -95,6 +101,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.sandbox import cgroups
+from autograder.sandbox.plaindata import ModelAllowList
 
 RUNNER = Path(__file__).with_name("runner.py")
 ENTER = Path(__file__).with_name("enter.py")
@@ -670,6 +677,7 @@ def run_notebook(
     verifier: Runner | None = None,
     prelude: str = "",
     files: dict[str, bytes] | None = None,
+    models: ModelAllowList | None = None,
 ) -> Execution:
     """Run a notebook's code cells in order, then stop both processes.
 
@@ -684,6 +692,8 @@ def run_notebook(
         verifier: the verifier's started process; required when a cell is a test.
         prelude: source the verifier runs before the first test.
         files: files to put in the student's working folder first (relative path: content).
+        models: what a Keras model fetched from ``student`` may use to be rebuilt in ``verifier`` (None:
+            no model is rebuilt there).
 
     Returns:
         The outputs of every cell that finished and how execution ended.
@@ -704,6 +714,8 @@ def run_notebook(
             assert verifier is not None
             if verifier_state == "starting" and (verifier.poll_ready() or wait):
                 verifier.wait_ready()
+                if models is not None:
+                    verifier.send({"op": "models", "allow": models.describe()})
                 if prelude.strip():
                     verifier.send({"op": "prelude", "source": prelude})
                 verifier_state = "set-up" if prelude.strip() else "ready"

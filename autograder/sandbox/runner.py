@@ -19,13 +19,16 @@ is one JSON line, followed by ``blob`` raw bytes when the line says ``"blob": n`
 
 ``AUTOGRADER_ROLE=verifier`` runs test cells and never student code:
 
+* ``{"op": "models", "allow": {kind: [names]}}``: what a Keras model fetched from the student's process may
+  use to be rebuilt here (``plaindata.ModelAllowList``; until it arrives, no model is);
 * ``{"op": "prelude", "source": "..."}``: the instructor's imports and definitions, run once;
-* ``{"op": "test", "index": i, "source": "...", "stale": [names]}``: runs a test cell in a namespace where a
-  name the tests did not define is looked up in the student's process: it writes ``{"event": "request",
-  "id": k, "op": "get" | "call", ...}`` and waits for the ``{"op": "reply", ...}`` the grader relays. Only
-  plain data comes back (``plaindata.py``); a student function becomes a proxy whose call is such a
-  request. ``stale`` lists the names student cells changed since the last test cell (their copies here are
-  dropped).
+* ``{"op": "test", "index": i, "source": "...", "stale": [names]}``: puts Keras's settings and the random
+  generators back as they were before the first test (``plaindata.KerasState``), then runs a test cell in
+  a namespace where a name the tests did not define is looked up in the student's process: it writes
+  ``{"event": "request", "id": k, "op": "get" | "call", ...}`` and waits for the ``{"op": "reply", ...}``
+  the grader relays. Only plain data comes back (``plaindata.py``); a student function becomes a proxy
+  whose call is such a request. ``stale`` lists the names student cells changed since the last test cell
+  (their copies here are dropped).
 
 Student cells run in one IPython ``InteractiveShell`` (magics, ``%matplotlib inline`` and rich display work as
 in a kernel) without the ZeroMQ kernel machinery, which is what makes a submission cheap to start. An
@@ -196,6 +199,7 @@ def _load_plaindata():
     path = Path(__file__).with_name("plaindata.py")
     spec = importlib.util.spec_from_file_location("_autograder_plaindata", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # a dataclass looks its module up there
     spec.loader.exec_module(module)
     return module
 
@@ -287,7 +291,8 @@ def _serve_student(channel: _Channel, plaindata, shell) -> None:
         elif op == "call":
 
             def result(command=command, blob=blob):
-                decoder = plaindata.Decoder(plaindata.unpack(blob), lambda ref, name: refs[ref])
+                # A model among the arguments comes from the verifier: the grader's side, rebuilt unchecked.
+                decoder = plaindata.Decoder(plaindata.unpack(blob), lambda ref, name: refs[ref], models=None)
                 target = refs[command["ref"]]
                 arguments = decoder.decode(command["args"])
                 return target(*arguments[0], **arguments[1])
@@ -362,6 +367,8 @@ class _Verifier:
         self.plaindata = plaindata
         self.namespace = _Namespace(self)
         self.next_id = 0
+        self.models = plaindata.ModelAllowList()  # until the grader sends the assignment's: no model
+        self.keras_state = None  # Keras's settings and random state after the set-up (see _serve_verifier)
 
     def _refer(self, value) -> int:
         if isinstance(value, _Remote):
@@ -386,7 +393,9 @@ class _Verifier:
             if message["op"] == "get" and text.startswith("NameError"):
                 raise NameError(text.partition(": ")[2])
             raise _student_exception(text)
-        return self.plaindata.decode(answer.get("value"), blob, lambda ref, name: _Remote(self, ref, name))
+        return self.plaindata.decode(
+            answer.get("value"), blob, lambda ref, name: _Remote(self, ref, name), models=self.models
+        )
 
     def run(self, source: str, name: str) -> None:
         """Run a cell's code in the namespace; record its output, last value and error like a kernel."""
@@ -422,11 +431,18 @@ def _serve_verifier(channel: _Channel, plaindata) -> None:
         command, _blob = channel.receive()
         op = command.get("op")
         RECORDER.reset()
-        if op == "prelude":
+        if op == "models":
+            verifier.models = plaindata.ModelAllowList.from_description(command["allow"])
+        elif op == "prelude":
             verifier.run(command["source"], "<instructor set-up>")
             verifier.namespace.fixed = {n for n in verifier.namespace if not n.startswith("__")}
             channel.send({"event": "done", "index": -1, "outputs": RECORDER.outputs})
         elif op == "test":
+            # Every test starts from the Keras settings and random state the set-up left, whatever a
+            # model used in an earlier test did to them.
+            if verifier.keras_state is None:
+                verifier.keras_state = plaindata.KerasState()
+            verifier.keras_state.restore()
             verifier.namespace.forget(list(command.get("stale", [])))
             channel.send({"event": "start", "index": command["index"]})
             verifier.run(command["source"], f"<test cell {command['index']}>")

@@ -167,7 +167,14 @@ def execute(
     files = data_files(assignment)
     if notebook is not None:
         files[notebook[0]] = notebook[1]
-    execution = run_notebook(student, cells, verifier=verifier, prelude=prelude(assignment), files=files)
+    execution = run_notebook(
+        student,
+        cells,
+        verifier=verifier,
+        prelude=prelude(assignment),
+        files=files,
+        models=assignment.config.models,
+    )
     for index, outputs in execution.outputs.items():
         cell = nb.cells[index]
         cell.outputs = clean_outputs(outputs)
