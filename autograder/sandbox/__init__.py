@@ -256,6 +256,8 @@ def probe_filter() -> tuple[str | None, str]:
         )
     except subprocess.TimeoutExpired:
         return None, "installing a test filter took over 60 s"
+    except OSError as error:  # this Python cannot even be started again (e.g. a folder we may not enter)
+        return None, f"cannot run {sys.executable}: {error}"
     if done.returncode != 0:
         return None, (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
     return spec.origin, ""
