@@ -43,6 +43,7 @@ import os
 import platform
 import stat
 import sys
+from collections.abc import Callable
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 32, 4096, 16384, 1 << 18, 1 << 21
@@ -152,7 +153,7 @@ def pivot(root: str, workdir: str) -> None:
     os.chdir(workdir)
 
 
-def load_filter(binding: str):
+def load_filter(binding: str) -> Callable[[], None]:
     """``syscalls.py`` (beside this file) and the libseccomp binding at ``binding``, both loaded by path.
 
     Returns:
