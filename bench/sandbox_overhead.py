@@ -4,11 +4,12 @@ Times three variants: no namespaces (the API's ``off``), ``--sandbox strict`` wi
 filter (``strict-unfiltered``: ``AUTOGRADER_BENCHMARK_NO_SYSCALL_FILTER=1`` in this process, for
 benchmarks only; each submission then warns on stderr) and ``strict`` as graded:
 
-* start-up: start a sandbox (warm imports: numpy) and run one trivial cell, ``--starts`` times;
+* start-up: start a sandbox (warm imports: numpy) and run one trivial cell, ``--starts`` times (the
+  variants taking turns);
 * an hw1 batch: ``--hw1`` hw1_backprop submissions (built as in ``bench/grading.py``) graded with
   ``--workers 1`` and ``--workers 2`` into fresh output folders; the scores must be identical;
 * an hw2 batch: ``--hw2`` copies of the hw2_mnist solution (Keras) graded with ``--workers 2``, strict with
-  and without the filter; every copy must score full marks.
+  and without the filter, twice each in A-B-B-A order; every copy must score full marks.
 
 Usage: ``python bench/sandbox_overhead.py [--starts 20] [--hw1 12] [--hw2 4]`` from the repository root
 (``0`` skips a batch). Timings on a shared machine are inflated by whatever else runs: the load average is
@@ -51,17 +52,21 @@ def variant(name: str) -> Iterator[str]:
         os.environ.pop(sandbox.UNFILTERED_BENCHMARK, None)
 
 
-def startup(name: str, count: int) -> list[float]:
-    """Seconds to start a sandbox and run ``x = 1`` in it, ``count`` times."""
-    seconds = []
-    with variant(name) as mode, contextlib.redirect_stderr(io.StringIO()):  # the unfiltered warnings
-        isolation = sandbox.Isolation(mode, sandbox.default_expose())
-        for _ in range(count):
-            start = time.perf_counter()
-            runner = sandbox.start(limits=sandbox.Limits(), preload=("numpy",), isolation=isolation)
-            execution = runner.run([(0, "x = 1")])
-            assert execution.status == "finished", execution.detail
-            seconds.append(time.perf_counter() - start)
+def startup(count: int) -> dict[str, list[float]]:
+    """Seconds to start a sandbox and run ``x = 1`` in it, ``count`` times per variant.
+
+    The variants take turns, so that a change in the machine's load affects them alike.
+    """
+    seconds: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for _ in range(count):
+        for name in VARIANTS:
+            with variant(name) as mode, contextlib.redirect_stderr(io.StringIO()):  # unfiltered: warnings
+                isolation = sandbox.Isolation(mode, sandbox.default_expose())
+                start = time.perf_counter()
+                runner = sandbox.start(limits=sandbox.Limits(), preload=("numpy",), isolation=isolation)
+                execution = runner.run([(0, "x = 1")])
+                assert execution.status == "finished", execution.detail
+                seconds[name].append(time.perf_counter() - start)
     return seconds
 
 
@@ -90,8 +95,7 @@ def main() -> None:
     print(f"namespaces: {'available' if command else 'unavailable: ' + why}")
     print(f"system-call filter: {'available' if binding else 'unavailable: ' + why_not}")
     print(f"{_load()}, {os.cpu_count()} cores")
-    for name in VARIANTS:
-        times = startup(name, args.starts)
+    for name, times in startup(args.starts).items():
         print(
             f"start + one cell, {name:17s}: median {statistics.median(times) * 1000:6.0f} ms, "
             f"max {max(times) * 1000:6.0f} ms ({args.starts} runs)"
@@ -110,11 +114,15 @@ def main() -> None:
         if args.hw2:
             kinds = build_batch("hw2_mnist", min(args.hw2, 5), work / "hw2")  # the first five are solutions
             assert set(kinds.values()) == {"correct"}, kinds
-            for name in ("strict-unfiltered", "strict"):
-                out = work / f"out-hw2-{name}"
+            runs: dict[str, list[float]] = {"strict-unfiltered": [], "strict": []}
+            for turn, name in enumerate(("strict-unfiltered", "strict", "strict", "strict-unfiltered")):
+                out = work / f"out-hw2-{turn}"  # in A-B-B-A order: a steady drift in load cancels out
                 seconds, scores = batch(name, "hw2_mnist", work / "hw2", out, 2)
+                runs[name].append(seconds)
                 print(f"hw2_mnist x{len(kinds)} solutions, --workers 2, {name:17s}: {seconds:6.1f} s, "
                       f"scores {sorted(set(scores.values()))}")  # fmt: skip
+            for name, times in runs.items():
+                print(f"  hw2 mean, {name:17s}: {statistics.mean(times):6.1f} s")
     print(_load())
 
 
