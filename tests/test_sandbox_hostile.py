@@ -265,6 +265,35 @@ def test_the_students_and_the_verifiers_processes_both_run_under_the_filter():
     assert [_filtered(execution.outputs[i]) for i in (0, 1)] == ["2 1 True True"] * 2
 
 
+ORDINARY_WORK = """\
+%matplotlib inline
+import concurrent.futures, multiprocessing, subprocess
+import matplotlib.pyplot as plt
+import numpy as np
+%time total = float(np.linalg.inv(np.eye(50)).sum())
+with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    threads = sum(pool.map(abs, [-1, -2, -3]))
+with multiprocessing.get_context("fork").Pool(2) as pool:
+    forked = sum(pool.map(abs, [-1, -2]))
+echoed = !echo shell
+plt.plot([0, 1], [1, 0])
+plt.show()
+print(total, threads, forked, echoed[0], subprocess.run(["true"]).returncode)
+"""
+
+
+def test_what_homework_code_does_still_works_under_the_filter():
+    """Threads, forked workers, magics, shell escapes, subprocesses and plots: the filter refuses none."""
+    isolation = sandbox.Isolation("strict", sandbox.default_expose())
+    execution = sandbox.start(limits=sandbox.Limits(cell_timeout=60), isolation=isolation).run(
+        [(0, ORDINARY_WORK)]
+    )
+    outputs = execution.outputs[0]
+    assert [o["output_type"] for o in outputs if o["output_type"] == "error"] == [], outputs
+    assert "50.0 6 3 shell 0" in _filtered(outputs)
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
 def test_the_filter_also_holds_in_a_user_namespace_sandbox(monkeypatch):
     """Grading as an ordinary user: the notebook is root of its own user namespace, and still filtered."""
     flags = sandbox._unshare_flags(as_root=False)
