@@ -15,7 +15,8 @@ stays allowed, as it would without a filter. A refused call fails with ``EPERM``
 * ``clone3`` answers ``ENOSYS``: its flags sit in memory a filter cannot read, and C libraries fall back to
   ``clone`` on ``ENOSYS``, whose flags it can;
 * ``personality`` other than Docker's values (0, ``PER_LINUX32``, ``UNAME26``, both, and the query
-  ``0xffffffff``), and ``socket(AF_VSOCK)`` (the virtual machine's host is not in the network namespace).
+  ``0xffffffff``), and ``socket(AF_VSOCK)`` (vsock reaches a virtual machine's host whatever the network
+  namespace).
 
 The filter also covers the native architecture's 32-bit system-call tables (x86 and x32 on x86_64, arm on
 aarch64); a call through any other table kills the process. It is loaded with ``no_new_privs``, is inherited
