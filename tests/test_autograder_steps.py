@@ -180,8 +180,24 @@ def test_concealing_removes_hidden_tests_and_their_echoes(toy):
     echo = next(c for c in executed.cells if "print(In)" in c.source)
     history = "".join(o.get("text", "") for o in echo.outputs)
     assert "def square" in history and "assert square(3) == 9" not in history
-    # The redaction still stands behind it (a hidden line copied into any output is replaced).
+    # The redaction still stands behind the verifier's outputs (a hidden line in a test cell is replaced).
     assert redact(f"x = 1\n{toy.hidden_lines[0]}", toy.hidden_lines) == f"x = 1\n{HIDDEN}"
+
+
+def test_a_students_own_output_is_never_rewritten_even_when_it_looks_like_a_hidden_line(toy):
+    """Concealment follows provenance: printing a guessed hidden line shows it, and tells nothing."""
+    nb = _read(toy, "correct")
+    guess = toy.hidden_lines[0]
+    square = next(i for i, c in enumerate(nb.cells) if nb_meta(c).get("grade_id") == "square")
+    nb.cells.insert(square + 1, nbformat.v4.new_code_cell(f"print({guess!r})"))
+    restored, _ = restore(nb, toy)
+    lim = sandbox.Limits(cell_timeout=5.0, submission_timeout=20.0)
+    roles = ("student", "verifier")
+    student, verifier = (sandbox.start(limits=lim, preload=("numpy",), role=r) for r in roles)
+    executed, _execution = execute(restored, toy, student, verifier)
+    safe = conceal(executed, toy)
+    printed = next(c for c in safe.cells if c.source == f"print({guess!r})")
+    assert printed.outputs[0]["text"] == guess + "\n"
 
 
 def test_failing_hidden_tests_show_only_the_error_message(toy):
