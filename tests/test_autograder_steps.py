@@ -456,3 +456,15 @@ def test_students_whose_ids_would_collide_or_not_fit_a_file_name_keep_their_own_
     assert sum(i.startswith("bad\\xffname~") for i in ids) == 2
     names = [file_name(i) for i in ids]
     assert len(set(names)) == 3 and all(len(n.encode()) <= 100 for n in names)
+
+
+def test_notebooks_see_nbgrader_execution_as_nbgrader_sets_it(toy):
+    """Both the student's process and the verifier see NBGRADER_EXECUTION=autograde (nbgrader's FAQ)."""
+    cells = [sandbox.Cell(0, "import os\nprint(os.environ.get('NBGRADER_EXECUTION'))")]
+    check = "import os\nassert os.environ['NBGRADER_EXECUTION'] == 'autograde'"
+    cells.append(sandbox.Cell(1, check, test=True))
+    lim = sandbox.Limits(cell_timeout=5.0, submission_timeout=20.0)
+    student, verifier = (sandbox.start(limits=lim, role=r) for r in ("student", "verifier"))
+    execution = sandbox.run_notebook(student, cells, verifier=verifier)
+    assert execution.outputs[0][0]["text"] == "autograde\n"
+    assert not [o for o in execution.outputs[1] if o.get("output_type") == "error"]

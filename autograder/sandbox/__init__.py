@@ -430,6 +430,7 @@ class Runner:
         preload: tuple[str, ...],
         isolation: Isolation = Isolation(),
         role: str = "student",
+        nbgrader_execution: str = "autograde",
     ) -> None:
         if role == "verifier" and limits.verifier_memory_bytes is not None:
             limits = dataclasses.replace(limits, memory_bytes=limits.verifier_memory_bytes)
@@ -458,6 +459,7 @@ class Runner:
             PYTHONUNBUFFERED="1",
             AUTOGRADER_PRELOAD=",".join(preload),
             AUTOGRADER_ROLE=role,
+            NBGRADER_EXECUTION=nbgrader_execution,  # as nbgrader sets it; notebooks branch on it
         )
         read_fd, write_fd = os.pipe()
         env["AUTOGRADER_FD"] = str(write_fd)
@@ -673,6 +675,7 @@ def start(
     preload: tuple[str, ...] = (),
     isolation: Isolation = Isolation(),
     role: str = "student",
+    nbgrader_execution: str = "autograde",
 ) -> Runner:
     """Start a sandboxed runner process that warms up and waits for its job.
 
@@ -683,6 +686,8 @@ def start(
         isolation: the sandbox mode and the extra host paths the notebook may read.
         role: ``"student"`` (runs the notebook's code) or ``"verifier"`` (runs its tests, see the module
             docstring).
+        nbgrader_execution: the value of ``NBGRADER_EXECUTION`` in the process, as nbgrader sets it:
+            ``"autograde"`` when grading, ``"validate"`` for a student's self-check.
 
     Returns:
         The waiting runner; use it for one notebook (:func:`run_notebook` or :meth:`Runner.run`).
@@ -691,7 +696,12 @@ def start(
         Unavailable: strict isolation on a machine that cannot provide it.
     """
     return Runner(
-        limits=limits, env_passthrough=env_passthrough, preload=preload, isolation=isolation, role=role
+        limits=limits,
+        env_passthrough=env_passthrough,
+        preload=preload,
+        isolation=isolation,
+        role=role,
+        nbgrader_execution=nbgrader_execution,
     )
 
 
