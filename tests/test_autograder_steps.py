@@ -468,3 +468,29 @@ def test_notebooks_see_nbgrader_execution_as_nbgrader_sets_it(toy):
     execution = sandbox.run_notebook(student, cells, verifier=verifier)
     assert execution.outputs[0][0]["text"] == "autograde\n"
     assert not [o for o in execution.outputs[1] if o.get("output_type") == "error"]
+
+
+def test_test_cells_open_the_assignments_files_as_the_notebook_does():
+    """A test that reads a data file finds it in the verifier's working folder (nbgrader's behaviour)."""
+    cells = [
+        sandbox.Cell(0, "print(open('data/weights.txt').read())"),
+        sandbox.Cell(
+            1, "assert open('data/weights.txt').read() == '0.5'\nprint(sorted(os.listdir('.')))", test=True
+        ),
+    ]
+    lim = sandbox.Limits(cell_timeout=5.0, submission_timeout=20.0)
+    student, verifier = (sandbox.start(limits=lim, role=r) for r in ("student", "verifier"))
+    files = {"data/weights.txt": b"0.5"}
+    execution = sandbox.run_notebook(
+        student,
+        cells,
+        verifier=verifier,
+        prelude="import os",
+        files={**files, "toy.ipynb": b"{}"},
+        test_files=files,
+    )
+    assert execution.status == "finished", execution.detail
+    assert execution.outputs[0][0]["text"] == "0.5\n"
+    assert execution.outputs[1] == [
+        {"output_type": "stream", "name": "stdout", "text": "['.home', 'data']\n"}
+    ]

@@ -765,6 +765,7 @@ def run_notebook(
     verifier: Runner | None = None,
     prelude: str = "",
     files: dict[str, bytes] | None = None,
+    test_files: dict[str, bytes] | None = None,
     models: ModelAllowList | None = None,
 ) -> Execution:
     """Run a notebook's code cells in order, then stop both processes.
@@ -780,6 +781,7 @@ def run_notebook(
         verifier: the verifier's started process; required when a cell is a test.
         prelude: source the verifier runs before the first test.
         files: files to put in the student's working folder first (relative path: content).
+        test_files: files to put in the verifier's working folder (the assignment's data files).
         models: what a Keras model fetched from ``student`` may use to be rebuilt in ``verifier`` (None:
             no model is rebuilt there).
 
@@ -802,6 +804,8 @@ def run_notebook(
             assert verifier is not None
             if verifier_state == "starting" and (verifier.poll_ready() or wait):
                 verifier.wait_ready()
+                for name, data in (test_files or {}).items():
+                    verifier.send({"op": "file", "name": name}, data)
                 if models is not None:
                     verifier.send({"op": "models", "allow": models.describe()})
                 if prelude.strip():
