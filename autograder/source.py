@@ -189,8 +189,8 @@ def load_assignment(assignment: str | Path, *, root: Path | None = None) -> Assi
         source = nbformat.read(path, as_version=4)
     except (OSError, ValueError) as error:
         raise UsageError(f"cannot read the source notebook {path}: {error}") from None
-    from nbgrader.nbgraderformat.common import SchemaMismatchError
     from nbgrader.nbgraderformat import ValidationError as NbgraderValidationError
+    from nbgrader.nbgraderformat.common import SchemaMismatchError
 
     try:
         master, release = build_master_and_release(source, root=root)
