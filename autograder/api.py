@@ -520,6 +520,7 @@ def check(notebook: str | Path, *, timeout: float | None = None) -> CheckReport:
                 preload=config.preload,
                 isolation=sandbox.Isolation("off"),  # a student's own code on their own machine
                 role=role,
+                nbgrader_execution="validate",  # what nbgrader's Validate sets
             ),
         )
     finally:

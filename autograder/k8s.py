@@ -8,7 +8,8 @@
   that denies all traffic to and from the grading pods, a ReadWriteMany claim for the results, and the
   Indexed Job (``completions`` = submissions, ``parallelism`` as asked, CPU and memory per pod from
   the assignment's ``autograder.toml`` limits, no service-account token, a per-index retry budget);
-* ``Dockerfile``: the grading image (the course kit, the assignment's source, util-linux, the data);
+* ``Dockerfile``: the grading image (the course kit, the assignment's source, util-linux and libseccomp,
+  the data);
 * ``plan.json``: what ``autograder collect`` checks pod results against.
 
 **How a pod gets its notebook.** ConfigMaps, chunked: each holds the ``<i>.json``/``<i>.ipynb`` of several
@@ -31,7 +32,9 @@ container's default seccomp profile refuses user namespaces without ``SYS_ADMIN`
 ``CHOWN``, ``DAC_OVERRIDE``, ``SETUID`` and ``SETGID`` (plus ``KILL`` to signal the sandbox's processes), so
 the container drops ``ALL`` and adds those; ``tests/test_k8s.py`` grades with exactly this set.
 ``SYS_ADMIN`` in a container is a real privilege (mounts, and more syscalls under the runtime's default
-seccomp profile); it is confined to the pod's own namespaces,
+seccomp profile, ``RuntimeDefault``, set on the pod and on the container); it is confined to the pod's own
+namespaces, student code never holds it, and the sandbox's own system-call filter (``sandbox/syscalls.py``,
+stacked on the runtime's profile inside the pod) refuses those calls again before any student code runs;
 but the namespace must admit the *privileged* Pod Security level, and on AppArmor nodes the runtime's
 default profile forbids ``mount``, hence ``appArmorProfile: Unconfined``. The alternative that avoids
 ``SYS_ADMIN`` (``hostUsers: false`` with unprivileged user namespaces inside) is not generated: it needs
@@ -321,6 +324,7 @@ def _job(
                 "metadata": {"labels": labels},
                 "spec": {
                     "restartPolicy": "Never",
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "activeDeadlineSeconds": int(limits.submission_timeout + limits.startup_timeout + 300),
@@ -345,8 +349,9 @@ def dockerfile(assignment: str) -> str:
 # It holds the course kit, the assignment's source (hidden tests included: never give this image to
 # students) and the course data; the sandbox shows a notebook only the system, Python and {DATA_DIR}.
 FROM python:3.11-slim-bookworm
-# unshare and setpriv build the sandbox (autograder/sandbox/).
-RUN apt-get update && apt-get install -y --no-install-recommends util-linux && rm -rf /var/lib/apt/lists/*
+# unshare and setpriv build the sandbox (autograder/sandbox/); libseccomp2 is its system-call filter.
+RUN apt-get update && apt-get install -y --no-install-recommends util-linux libseccomp2 \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR {COURSE_DIR}
 COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt

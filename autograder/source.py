@@ -190,9 +190,16 @@ def load_assignment(assignment: str | Path, *, root: Path | None = None) -> Assi
     except (OSError, ValueError) as error:
         raise UsageError(f"cannot read the source notebook {path}: {error}") from None
     from nbgrader.nbgraderformat import ValidationError as NbgraderValidationError
+    from nbgrader.nbgraderformat.common import SchemaMismatchError
 
     try:
         master, release = build_master_and_release(source, root=root)
+    except SchemaMismatchError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(
+            f"the source notebook {path} has nbgrader metadata of another schema version ({first}); this "
+            "grader reads the schema of the pinned nbgrader: `nbgrader update` upgrades an older notebook"
+        ) from None
     except NbgraderValidationError as error:
         raise UsageError(f"the source notebook {path} has invalid nbgrader metadata: {error}") from None
     specs = cell_specs(release)

@@ -340,3 +340,17 @@ def test_a_grader_fault_fails_one_student_with_a_sentence_and_a_log_and_is_retri
     assert read_grades(out)["bob-faulty"]["score"] == "5" and "(1 graded now)" in again.output.replace(
         "\n", " "
     )
+
+
+def test_a_source_of_a_newer_nbgrader_schema_is_a_usage_error_in_one_line(tmp_path):
+    """nbgrader's own too-new.ipynb as a source: exit 2 with one clear line, never a traceback."""
+    import nbgrader
+
+    files = Path(nbgrader.__file__).parent / "tests" / "apps" / "files"
+    (tmp_path / "too-new").mkdir()
+    shutil.copyfile(files / "too-new.ipynb", tmp_path / "too-new" / "too-new.ipynb")
+    (tmp_path / "subs" / "ann").mkdir(parents=True)
+    shutil.copyfile(files / "too-new.ipynb", tmp_path / "subs" / "ann" / "too-new.ipynb")
+    done = run("grade", str(tmp_path / "too-new"), str(tmp_path / "subs"), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "another schema version" in done.stderr

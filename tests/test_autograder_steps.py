@@ -180,8 +180,24 @@ def test_concealing_removes_hidden_tests_and_their_echoes(toy):
     echo = next(c for c in executed.cells if "print(In)" in c.source)
     history = "".join(o.get("text", "") for o in echo.outputs)
     assert "def square" in history and "assert square(3) == 9" not in history
-    # The redaction still stands behind it (a hidden line copied into any output is replaced).
+    # The redaction still stands behind the verifier's outputs (a hidden line in a test cell is replaced).
     assert redact(f"x = 1\n{toy.hidden_lines[0]}", toy.hidden_lines) == f"x = 1\n{HIDDEN}"
+
+
+def test_a_students_own_output_is_never_rewritten_even_when_it_looks_like_a_hidden_line(toy):
+    """Concealment follows provenance: printing a guessed hidden line shows it, and tells nothing."""
+    nb = _read(toy, "correct")
+    guess = toy.hidden_lines[0]
+    square = next(i for i, c in enumerate(nb.cells) if nb_meta(c).get("grade_id") == "square")
+    nb.cells.insert(square + 1, nbformat.v4.new_code_cell(f"print({guess!r})"))
+    restored, _ = restore(nb, toy)
+    lim = sandbox.Limits(cell_timeout=5.0, submission_timeout=20.0)
+    roles = ("student", "verifier")
+    student, verifier = (sandbox.start(limits=lim, preload=("numpy",), role=r) for r in roles)
+    executed, _execution = execute(restored, toy, student, verifier)
+    safe = conceal(executed, toy)
+    printed = next(c for c in safe.cells if c.source == f"print({guess!r})")
+    assert printed.outputs[0]["text"] == guess + "\n"
 
 
 def test_failing_hidden_tests_show_only_the_error_message(toy):
@@ -440,3 +456,41 @@ def test_students_whose_ids_would_collide_or_not_fit_a_file_name_keep_their_own_
     assert sum(i.startswith("bad\\xffname~") for i in ids) == 2
     names = [file_name(i) for i in ids]
     assert len(set(names)) == 3 and all(len(n.encode()) <= 100 for n in names)
+
+
+def test_notebooks_see_nbgrader_execution_as_nbgrader_sets_it(toy):
+    """Both the student's process and the verifier see NBGRADER_EXECUTION=autograde (nbgrader's FAQ)."""
+    cells = [sandbox.Cell(0, "import os\nprint(os.environ.get('NBGRADER_EXECUTION'))")]
+    check = "import os\nassert os.environ['NBGRADER_EXECUTION'] == 'autograde'"
+    cells.append(sandbox.Cell(1, check, test=True))
+    lim = sandbox.Limits(cell_timeout=5.0, submission_timeout=20.0)
+    student, verifier = (sandbox.start(limits=lim, role=r) for r in ("student", "verifier"))
+    execution = sandbox.run_notebook(student, cells, verifier=verifier)
+    assert execution.outputs[0][0]["text"] == "autograde\n"
+    assert not [o for o in execution.outputs[1] if o.get("output_type") == "error"]
+
+
+def test_test_cells_open_the_assignments_files_as_the_notebook_does():
+    """A test that reads a data file finds it in the verifier's working folder (nbgrader's behaviour)."""
+    cells = [
+        sandbox.Cell(0, "print(open('data/weights.txt').read())"),
+        sandbox.Cell(
+            1, "assert open('data/weights.txt').read() == '0.5'\nprint(sorted(os.listdir('.')))", test=True
+        ),
+    ]
+    lim = sandbox.Limits(cell_timeout=5.0, submission_timeout=20.0)
+    student, verifier = (sandbox.start(limits=lim, role=r) for r in ("student", "verifier"))
+    files = {"data/weights.txt": b"0.5"}
+    execution = sandbox.run_notebook(
+        student,
+        cells,
+        verifier=verifier,
+        prelude="import os",
+        files={**files, "toy.ipynb": b"{}"},
+        test_files=files,
+    )
+    assert execution.status == "finished", execution.detail
+    assert execution.outputs[0][0]["text"] == "0.5\n"
+    assert execution.outputs[1] == [
+        {"output_type": "stream", "name": "stdout", "text": "['.home', 'data']\n"}
+    ]

@@ -120,6 +120,9 @@ def test_one_indexed_completion_per_submission_without_credentials_or_network(wr
     container = pod.containers[0]
     assert container.resources.limits["cpu"] == "2"
     assert container.security_context.capabilities.drop == ["ALL"]
+    # The runtime's default system-call filter on the pod and the container (the sandbox adds its own).
+    assert pod.security_context.seccomp_profile.type == "RuntimeDefault"
+    assert container.security_context.seccomp_profile.type == "RuntimeDefault"
     policy = validate(next(d for d in docs if d["kind"] == "NetworkPolicy"))
     assert "Egress" in policy.spec.policy_types and not policy.spec.egress  # no egress rule: all denied
     assert policy.spec.pod_selector.match_labels.items() <= job.spec.template.metadata.labels.items()

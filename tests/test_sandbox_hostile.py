@@ -4,17 +4,20 @@ One batch grades every ``tests/fixtures/hostile/<class>-<scenario>.ipynb`` next 
 submission of the toy assignment, with the installed command at ``--workers 2`` and the default strict
 sandbox. Meanwhile this test serves the solution code on 127.0.0.1, so a notebook that can connect would
 score. Each hostile notebook must score exactly what the blank one scores, the correct one full marks,
-and afterwards no planted file, changed file or live process may remain.
+and afterwards no planted file, changed file or live process may remain. ``kernel-surface-*`` notebooks
+also print what each system call the sandbox's filter refuses answered, read back from ``autograded/``.
 """
 
 from __future__ import annotations
 
 import ast
 import csv
+import errno
 import hashlib
 import importlib.util
 import json
 import os
+import platform
 import shutil
 import site
 import socket
@@ -29,6 +32,7 @@ import pytest
 
 from autograder import api, sandbox
 from autograder.errors import UsageError
+from autograder.sandbox import syscalls
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "fixtures" / "hostile"
@@ -193,6 +197,138 @@ def test_each_forgery_would_pass_every_test_if_tests_ran_in_the_students_process
     assert verdicts == {"square-test": 2.0, "softmax-test": 3.0}
 
 
+def _printed_json(out: Path, student: str) -> dict[str, dict]:
+    """The JSON lines the attack cell of ``student``'s executed notebook printed, by their ``call``."""
+    notebook = nbformat.read(out / "autograded" / student / "toy" / "toy.ipynb", as_version=4)
+    cell = next(c for c in notebook.cells if c.get("id") == "attack")
+    text = "".join(
+        o.get("text", "") for o in cell.outputs if o.output_type == "stream" and o.name == "stdout"
+    )
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    return {line["call"]: line for line in lines}
+
+
+def test_every_system_call_the_filter_refuses_answers_eperm_in_the_notebook_and_in_its_child(batch):
+    """Does each refused kernel interface answer EPERM to the notebook's process and to a child it forked?"""
+    if platform.machine() != "x86_64":
+        pytest.skip("the kernel-surface fixture calls system calls by their x86_64 numbers")
+    import pyseccomp
+
+    calls = _load_build().KERNEL_SURFACE_CALLS
+    on_this_machine = {n for n in syscalls.DENIED if pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, n) >= 0}
+    assert on_this_machine <= set(calls), "the fixture must try every call the filter refuses"
+    printed = _printed_json(batch["out"], "kernel-surface-syscalls")
+    answers = {
+        name: (printed.get(name, {}).get("parent"), printed.get(name, {}).get("child")) for name in calls
+    }
+    expected = {name: (errno.EPERM, errno.EPERM) for name in calls}
+    expected["clone3"] = (errno.ENOSYS, errno.ENOSYS)  # so that the C library falls back to clone
+    expected["clone(CLONE_SIGHAND)"] = (errno.EINVAL, errno.EINVAL)  # no namespace flag: the kernel answers
+    assert {n: a for n, a in answers.items() if a != expected[n]} == {}
+    python = printed["os.unshare(CLONE_NEWUSER)"]
+    assert (python["parent"], python["child"]) == ("PermissionError", "PermissionError")
+    command = printed["unshare -U -r id -u"]
+    assert command["returncode"] != 0 and "Operation not permitted" in command["stderr"]
+    status = printed["/proc/self/status"]
+    assert (status["Seccomp"], status["NoNewPrivs"]) == ("2", "1")  # a filter, and it cannot be lifted
+
+
+FILTERED = """\
+import ctypes, subprocess
+fields = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
+libc = ctypes.CDLL(None, use_errno=True)
+refused = libc.unshare(0x10000000) == -1 and ctypes.get_errno() == 1  # CLONE_NEWUSER: EPERM
+command = subprocess.run(["unshare", "-U", "-r", "true"], capture_output=True).returncode
+print(fields["Seccomp"].strip(), fields["NoNewPrivs"].strip(), refused, command != 0)
+"""
+
+
+def _filtered(outputs: list[dict]) -> str:
+    return "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream").strip()
+
+
+def _run_filtered(mode: str) -> str:
+    """What :data:`FILTERED` prints in a sandbox of ``mode``: Seccomp, NoNewPrivs and the two refusals."""
+    isolation = sandbox.Isolation(mode, sandbox.default_expose())
+    runner = sandbox.start(limits=sandbox.Limits(cell_timeout=20), isolation=isolation)
+    return _filtered(runner.run([(0, FILTERED)]).outputs[0])
+
+
+def test_the_students_and_the_verifiers_processes_both_run_under_the_filter():
+    isolation = sandbox.Isolation("strict", sandbox.default_expose())
+    limits = sandbox.Limits(cell_timeout=20)
+    student = sandbox.start(limits=limits, isolation=isolation)
+    verifier = sandbox.start(limits=limits, isolation=isolation, role="verifier")
+    cells = [sandbox.Cell(0, FILTERED), sandbox.Cell(1, FILTERED, test=True)]
+    execution = sandbox.run_notebook(student, cells, verifier=verifier)
+    assert execution.status == "finished", execution.detail
+    assert [_filtered(execution.outputs[i]) for i in (0, 1)] == ["2 1 True True"] * 2
+
+
+ORDINARY_WORK = """\
+%matplotlib inline
+import concurrent.futures, multiprocessing, subprocess
+import matplotlib.pyplot as plt
+import numpy as np
+%time total = float(np.linalg.inv(np.eye(50)).sum())
+with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    threads = sum(pool.map(abs, [-1, -2, -3]))
+with multiprocessing.get_context("fork").Pool(2) as pool:
+    forked = sum(pool.map(abs, [-1, -2]))
+echoed = !echo shell
+plt.plot([0, 1], [1, 0])
+plt.show()
+print(total, threads, forked, echoed[0], subprocess.run(["true"]).returncode)
+"""
+
+
+def test_what_homework_code_does_still_works_under_the_filter():
+    """Threads, forked workers, magics, shell escapes, subprocesses and plots: the filter refuses none."""
+    isolation = sandbox.Isolation("strict", sandbox.default_expose())
+    execution = sandbox.start(limits=sandbox.Limits(cell_timeout=60), isolation=isolation).run(
+        [(0, ORDINARY_WORK)]
+    )
+    outputs = execution.outputs[0]
+    assert [o["output_type"] for o in outputs if o["output_type"] == "error"] == [], outputs
+    assert "50.0 6 3 shell 0" in _filtered(outputs)
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_the_filter_also_holds_in_a_user_namespace_sandbox(monkeypatch):
+    """Grading as an ordinary user: the notebook is root of its own user namespace, and still filtered."""
+    flags = sandbox._unshare_flags(as_root=False)
+    command = ["unshare", *flags, sys.executable, "-I", "-S", str(sandbox.ENTER)]
+    monkeypatch.setattr(sandbox, "probe", lambda: (command, ""))
+    assert _run_filtered("strict") == "2 1 True True"
+
+
+def test_warn_mode_without_namespaces_still_filters_system_calls(monkeypatch, capfd):
+    monkeypatch.setattr(sandbox, "probe", lambda: (None, "no user namespaces"))
+    assert _run_filtered("warn") == "2 1 True True"
+    err = capfd.readouterr().err
+    assert "WITHOUT a sandbox" in err and "WITHOUT the system-call filter" not in err
+
+
+def test_without_libseccomp_strict_mode_refuses_and_warn_mode_says_so(monkeypatch, tmp_path, capfd):
+    monkeypatch.setattr(sandbox, "BINDING", "no_such_seccomp_binding")
+    why = sandbox.probe_filter.__wrapped__()  # the real probe, not its cached answer
+    assert why == (None, "the Python package no_such_seccomp_binding is not installed")
+    monkeypatch.setattr(sandbox, "probe_filter", lambda: why)
+    with pytest.raises(UsageError, match="cannot filter student code's system calls: the Python") as info:
+        api.grade(_toy_source(), tmp_path, out=tmp_path / "out")
+    assert "apt install libseccomp2" in str(info.value) and "pip install -r requirements" in str(info.value)
+    assert not (tmp_path / "out").exists()
+    assert _run_filtered("warn").split()[0] == "0"  # namespaces, but no filter
+    err = capfd.readouterr().err
+    assert "WITHOUT the system-call filter (the Python package no_such_seccomp_binding is not" in err
+
+
+def test_the_benchmark_switch_never_turns_the_filter_off_silently(monkeypatch, capfd):
+    monkeypatch.setenv(sandbox.UNFILTERED_BENCHMARK, "1")
+    assert _run_filtered("strict").split()[0] == "0"
+    assert f"WITHOUT the system-call filter ({sandbox.UNFILTERED_BENCHMARK} is set)" in capfd.readouterr().err
+
+
 def test_time_and_crash_limits_are_reported_as_reasons(batch):
     grades = batch["grades"]
     assert "a cell exceeded the 4 s limit per cell" in grades["resources-fork-bomb"]["reason"]
@@ -324,7 +460,7 @@ def test_the_user_namespace_flavour_a_laptop_gets_is_as_tight(monkeypatch):
 
 AS_USER = [  # what an instructor's laptop run can defend against without root (no network server needed)
     "fs-read-solutions", "fs-write-gradebook", "fs-plant-files", "process-kill-grader", "process-daemons",
-    "edit-more-points", "verdict-patched-comparisons", "verdict-forged-messages",
+    "edit-more-points", "verdict-patched-comparisons", "verdict-forged-messages", "kernel-surface-syscalls",
 ]  # fmt: skip
 
 

@@ -31,12 +31,21 @@ wall clock         loops, sleeping forever, ignored SIGINT:    nothing: enforced
 cgroups            memory and processes of the whole sandbox   a writable cgroup (root, or a delegated
 (``cgroups.py``)   (a forking memory bomb), on top of the      subtree); without one the rlimits are the
                    per-process rlimits                         limits and a note says so once per run
+system-call        the kernel's attack surface: new user and   seccomp (every distribution kernel),
+filter             other namespaces (``unshare``, ``clone``),  ``libseccomp.so.2`` (Debian ``libseccomp2``)
+(``syscalls.py``)  mounts, keyrings, ``bpf``, ``perf_event``,  and the pinned ``pyseccomp`` binding; also
+                   ``io_uring``, ``userfaultfd``, ``ptrace``,  on in warn mode without namespaces (then set
+                   modules, ``kexec``, clocks… (Docker's       up by the grader just before the runner
+                   default profile, ``EPERM``)                 starts)
 =================  ==========================================  =============================================
 
 **Where a layer is missing.** The namespace layer is probed once per process (:func:`probe`, a real sandbox
-is started). ``isolation="strict"`` (the default) refuses to grade when it fails (:class:`Unavailable`,
-with the reason and how to fix it); ``"warn"`` grades with rlimits and timeouts only and says so loudly on
-stderr for every submission; ``"off"`` is only for a student's self-check of their own notebook.
+is started), and so is the system-call filter (:func:`probe_filter`, installed in a throw-away process).
+``isolation="strict"`` (the default) refuses to grade when either fails (:class:`Unavailable`, with the
+reason and how to fix it); ``"warn"`` grades with what there is (rlimits and timeouts at least) and says so
+loudly on stderr for every submission; ``"off"`` is only for a student's self-check of their own notebook.
+Only a benchmark turns the filter off where it works (``AUTOGRADER_BENCHMARK_NO_SYSCALL_FILTER=1`` in the
+grader's environment, never reachable from a notebook), and every submission then says so on stderr.
 
 **Verdicts are computed where student code never ran.** Whatever the student's process reports can be
 forged: its code can replace ``sys.excepthook`` or IPython's traceback display, register input or AST
@@ -73,7 +82,11 @@ later answer cells.
 Cost: the verifier warms up with the modules the set-up imports (Keras for the Keras homeworks) and runs
 the set-up while the student's first cells run; it is awaited only before the first test cell. Measured
 with ``bench/sandbox_overhead.py`` and ``bench/grading.py``, a hw1 or hw2 batch takes about as long as
-with the tests in the student's process.
+with the tests in the student's process. The system-call filter costs each sandboxed process the loading
+of libseccomp and its binding in ``enter.py`` (15 ms at best, median 40 ms at load average 5 on 2 cores;
+most of it importing ``ctypes.util``) and 2-6 ms to compile and load the filter; the calls it checks cost
+nothing measurable in a batch (hw2, 4 solutions at ``--workers 2`` in A-B-B-A order on a machine loaded by
+others, load average 6-17: 179 s with the filter, 167 s without, runs of one variant differing by 42 s).
 
 A process can be started before its job is known (:func:`start`, then :func:`run_notebook`), which lets a
 worker keep warm sandboxes (a student's and a verifier) ready while it finishes the previous submission.
@@ -85,6 +98,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import importlib
 import importlib.util
 import json
 import os
@@ -99,12 +113,16 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
-from autograder.sandbox import cgroups
+from autograder.sandbox import cgroups, syscalls
 from autograder.sandbox.plaindata import ModelAllowList
 
 RUNNER = Path(__file__).with_name("runner.py")
 ENTER = Path(__file__).with_name("enter.py")
+SYSCALLS = Path(__file__).with_name("syscalls.py")
+BINDING = "pyseccomp"  # the libseccomp binding (requirements.txt), loaded by path inside the sandbox
+UNFILTERED_BENCHMARK = "AUTOGRADER_BENCHMARK_NO_SYSCALL_FILTER"
 _BASE_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
 MODES = ("strict", "warn", "off")
 MAX_MESSAGE_BYTES = 128 * 1024**2  # one result message (a cell's outputs); more is an attack
@@ -173,7 +191,7 @@ def _unshare_flags(as_root: bool) -> list[str]:
     return flags if as_root else [*flags, "--user", "--map-root-user"]
 
 
-def _spec(workdir: Path, expose: tuple[str, ...], limits: Limits, as_root: bool) -> dict:
+def _spec(workdir: Path, expose: tuple[str, ...], limits: Limits, as_root: bool, binding: str | None) -> dict:
     paths = [*SYSTEM_PATHS, sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent.parent)]
     return {
         "workdir": str(workdir),
@@ -184,6 +202,7 @@ def _spec(workdir: Path, expose: tuple[str, ...], limits: Limits, as_root: bool)
         "runner": str(RUNNER),
         "python": sys.executable,
         "setpriv": shutil.which("setpriv") or "setpriv",
+        "seccomp": binding,  # the libseccomp binding enter.py loads to install the filter (None: no filter)
     }
 
 
@@ -203,7 +222,7 @@ def probe() -> tuple[list[str] | None, str]:
     for as_root in (True, False) if os.geteuid() == 0 else (False,):
         with tempfile.TemporaryDirectory(prefix="autograder-probe-") as folder:
             # The set-up a real sandbox gets (same exposed paths, private HOME, uid), then a Python.
-            spec = _spec(Path(folder), default_expose(), Limits(), as_root)
+            spec = _spec(Path(folder), default_expose(), Limits(), as_root, probe_filter()[0])
             spec["argv"] = [sys.executable, "-s", "-c", "import json, os; assert os.getcwd()"]
             command = ["unshare", *_unshare_flags(as_root), sys.executable, "-I", "-S", str(ENTER)]
             (Path(folder) / ".home").mkdir()
@@ -226,11 +245,41 @@ def probe() -> tuple[list[str] | None, str]:
     return None, why
 
 
+@functools.cache
+def probe_filter() -> tuple[str | None, str]:
+    """Find whether sandboxed processes can run under the system-call filter: ``(binding's file, "")`` or
+    ``(None, why not)``.
+
+    Installs the filter once per process in a throw-away ``python -I -S syscalls.py`` (the way ``enter.py``
+    loads it) and checks that the kernel applies it.
+    """
+    if not sys.platform.startswith("linux"):
+        return None, f"seccomp needs Linux (this is {sys.platform})"
+    spec = importlib.util.find_spec(BINDING)
+    if spec is None or spec.origin is None:
+        return None, f"the Python package {BINDING} is not installed"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", str(SYSCALLS), spec.origin],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return None, "installing a test filter took over 60 s"
+    except OSError as error:  # this Python cannot even be started again (e.g. a folder we may not enter)
+        return None, f"cannot run {sys.executable}: {error}"
+    if done.returncode != 0:
+        return None, (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+    return spec.origin, ""
+
+
 def resolve(isolation: Isolation) -> list[str] | None:
     """The sandbox command prefix for ``isolation``, or None to run with rlimits only.
 
     Raises:
-        Unavailable: strict mode on a machine without usable namespaces.
+        Unavailable: strict mode on a machine without usable namespaces or system-call filter.
     """
     if isolation.mode == "off":
         return None
@@ -242,7 +291,23 @@ def resolve(isolation: Isolation) -> list[str] | None:
             "kernel.apparmor_restrict_unprivileged_userns=0); --sandbox warn grades without them "
             "(unsafe: student code can then read solutions/ and the network)."
         )
+    binding, why = probe_filter()
+    if binding is None and isolation.mode == "strict" and not os.environ.get(UNFILTERED_BENCHMARK):
+        raise Unavailable(
+            f"cannot filter student code's system calls: {why}. Grading needs seccomp (a Linux kernel "
+            "with CONFIG_SECCOMP_FILTER, as every distribution's), libseccomp (Debian/Ubuntu: apt install "
+            f"libseccomp2; Fedora: dnf install libseccomp) and the pinned {BINDING} (pip install -r "
+            "requirements.txt); --sandbox warn grades without it (unsafe: student code can then create "
+            "user namespaces and reach bpf, io_uring, keyrings and other kernel interfaces)."
+        )
     return command
+
+
+def syscall_filter(isolation: Isolation) -> str | None:
+    """The libseccomp binding's file the sandbox installs its filter with, or None to run without one."""
+    if isolation.mode == "off" or os.environ.get(UNFILTERED_BENCHMARK):
+        return None
+    return probe_filter()[0]
 
 
 def default_expose() -> tuple[str, ...]:
@@ -301,7 +366,7 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _preexec(limits: Limits, group: cgroups.Cgroup | None) -> None:
+def _preexec(limits: Limits, group: cgroups.Cgroup | None, seccomp: ModuleType | None) -> None:
     die_with_parent()
     if group is not None:
         group.join()  # before anything runs: every process the sandbox starts is counted
@@ -317,6 +382,8 @@ def _preexec(limits: Limits, group: cgroups.Cgroup | None) -> None:
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(kind, (value, hard))
+    if seccomp is not None:
+        syscalls.install(seccomp)  # last: the runner is exec'd next (warn mode without namespaces)
 
 
 def _deeper_than(value: object, limit: int) -> bool:
@@ -363,12 +430,14 @@ class Runner:
         preload: tuple[str, ...],
         isolation: Isolation = Isolation(),
         role: str = "student",
+        nbgrader_execution: str = "autograde",
     ) -> None:
         if role == "verifier" and limits.verifier_memory_bytes is not None:
             limits = dataclasses.replace(limits, memory_bytes=limits.verifier_memory_bytes)
         self.limits = limits
         self.role = role
         self.prefix = resolve(isolation)
+        binding = syscall_filter(isolation)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
         self.cgroup: cgroups.Cgroup | None = None
         if isolation.mode != "off":
@@ -390,10 +459,19 @@ class Runner:
             PYTHONUNBUFFERED="1",
             AUTOGRADER_PRELOAD=",".join(preload),
             AUTOGRADER_ROLE=role,
+            NBGRADER_EXECUTION=nbgrader_execution,  # as nbgrader sets it; notebooks branch on it
         )
         read_fd, write_fd = os.pipe()
         env["AUTOGRADER_FD"] = str(write_fd)
         self._log = open(self.workdir / ".runner.log", "wb")
+        if isolation.mode != "off" and binding is None and role == "student":
+            why = probe_filter()[1] or f"{UNFILTERED_BENCHMARK} is set"
+            print(
+                f"WARNING: autograder: student code runs WITHOUT the system-call filter ({why}); it can "
+                "create user namespaces and reach bpf, io_uring, keyrings and other kernel interfaces.",
+                file=sys.stderr,
+            )
+        seccomp = None
         if self.prefix is None:
             command = [sys.executable, "-s", str(RUNNER)]
             if isolation.mode == "warn" and role == "student":
@@ -402,9 +480,11 @@ class Runner:
                     f"{probe()[1]}); it can read solutions/, other submissions and the network.",
                     file=sys.stderr,
                 )
+            if binding is not None:
+                seccomp = importlib.import_module(BINDING)  # installed by _preexec, just before the runner
         else:
             as_root = "--user" not in self.prefix
-            spec = _spec(self.workdir, isolation.expose, limits, as_root)
+            spec = _spec(self.workdir, isolation.expose, limits, as_root, binding)
             command = [*self.prefix, json.dumps(spec)]
         try:
             self.process = subprocess.Popen(
@@ -416,7 +496,7 @@ class Runner:
                 stderr=self._log,
                 pass_fds=(write_fd,),
                 start_new_session=True,
-                preexec_fn=lambda: _preexec(limits, self.cgroup),
+                preexec_fn=lambda: _preexec(limits, self.cgroup, seccomp),
             )
         finally:
             os.close(write_fd)
@@ -595,6 +675,7 @@ def start(
     preload: tuple[str, ...] = (),
     isolation: Isolation = Isolation(),
     role: str = "student",
+    nbgrader_execution: str = "autograde",
 ) -> Runner:
     """Start a sandboxed runner process that warms up and waits for its job.
 
@@ -605,6 +686,8 @@ def start(
         isolation: the sandbox mode and the extra host paths the notebook may read.
         role: ``"student"`` (runs the notebook's code) or ``"verifier"`` (runs its tests, see the module
             docstring).
+        nbgrader_execution: the value of ``NBGRADER_EXECUTION`` in the process, as nbgrader sets it:
+            ``"autograde"`` when grading, ``"validate"`` for a student's self-check.
 
     Returns:
         The waiting runner; use it for one notebook (:func:`run_notebook` or :meth:`Runner.run`).
@@ -613,7 +696,12 @@ def start(
         Unavailable: strict isolation on a machine that cannot provide it.
     """
     return Runner(
-        limits=limits, env_passthrough=env_passthrough, preload=preload, isolation=isolation, role=role
+        limits=limits,
+        env_passthrough=env_passthrough,
+        preload=preload,
+        isolation=isolation,
+        role=role,
+        nbgrader_execution=nbgrader_execution,
     )
 
 
@@ -677,6 +765,7 @@ def run_notebook(
     verifier: Runner | None = None,
     prelude: str = "",
     files: dict[str, bytes] | None = None,
+    test_files: dict[str, bytes] | None = None,
     models: ModelAllowList | None = None,
 ) -> Execution:
     """Run a notebook's code cells in order, then stop both processes.
@@ -692,6 +781,7 @@ def run_notebook(
         verifier: the verifier's started process; required when a cell is a test.
         prelude: source the verifier runs before the first test.
         files: files to put in the student's working folder first (relative path: content).
+        test_files: files to put in the verifier's working folder (the assignment's data files).
         models: what a Keras model fetched from ``student`` may use to be rebuilt in ``verifier`` (None:
             no model is rebuilt there).
 
@@ -714,6 +804,8 @@ def run_notebook(
             assert verifier is not None
             if verifier_state == "starting" and (verifier.poll_ready() or wait):
                 verifier.wait_ready()
+                for name, data in (test_files or {}).items():
+                    verifier.send({"op": "file", "name": name}, data)
                 if models is not None:
                     verifier.send({"op": "models", "allow": models.describe()})
                 if prelude.strip():

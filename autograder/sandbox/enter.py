@@ -6,7 +6,7 @@ fresh namespaces made by ``unshare --mount --net --pid --ipc --uts --fork --kill
 
     {"workdir": "/tmp/autograder-x", "expose": ["/usr", "/etc", ...], "disk_bytes": 536870912,
      "uid": 612345 or null, "runner": "/path/to/runner.py", "python": "/path/to/python",
-     "setpriv": "/usr/bin/setpriv"}
+     "setpriv": "/usr/bin/setpriv", "seccomp": "/path/to/pyseccomp.py" or null}
 
 (``"argv"``, when present, replaces the runner's command line: the grader's start-up probe uses it.)
 
@@ -20,10 +20,14 @@ It then
    working folder (same path as on the host, holding the private HOME) and ``/tmp``, so a disk filler fills
    RAM-backed space of ``disk_bytes`` that disappears with the namespace;
 3. ``pivot_root``\\ s into it and detaches the old root, so no path leads back to the host's files;
-4. forks the runner through ``setpriv``: all capabilities dropped (bounding set emptied, ``no_new_privs``),
+4. installs the system-call filter of ``syscalls.py`` (beside this file) when ``seccomp`` names the
+   libseccomp binding: after the set-up, which needs ``mount`` and ``pivot_root``, and before anything
+   else runs, so the runner and all it starts inherit it (both files are loaded by path: this process
+   has no site-packages);
+5. forks the runner through ``setpriv``: all capabilities dropped (bounding set emptied, ``no_new_privs``),
    and as uid/gid ``uid`` (a fresh unprivileged id with no account) when the grader runs as real root, so
    nothing it does can signal or ptrace this process or another sandbox, or remount anything;
-5. waits for the runner (reaping whatever it orphaned) and exits with its status (``128 + signal`` when
+6. waits for the runner (reaping whatever it orphaned) and exits with its status (``128 + signal`` when
    it was killed). When PID 1 of a namespace exits the kernel kills every process left in it, so daemons,
    double-forked children and fork bombs end with the runner.
 
@@ -33,11 +37,13 @@ The network namespace has only a loopback interface, left down: every connection
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import json
 import os
 import platform
 import stat
 import sys
+from collections.abc import Callable
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 32, 4096, 16384, 1 << 18, 1 << 21
@@ -147,15 +153,42 @@ def pivot(root: str, workdir: str) -> None:
     os.chdir(workdir)
 
 
+def load_filter(binding: str) -> Callable[[], None]:
+    """``syscalls.py`` (beside this file) and the libseccomp binding at ``binding``, both loaded by path.
+
+    Returns:
+        A function that installs the system-call filter in this process (and so in its children).
+    """
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "syscalls.py")
+    spec = importlib.util.spec_from_file_location("_autograder_syscalls", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    syscalls = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(syscalls)
+    seccomp = syscalls.load_binding(binding)
+    return lambda: syscalls.install(seccomp)
+
+
 def main() -> int:
     """Build the sandbox, run the runner in it, and return the runner's exit status."""
     spec = json.loads(sys.argv[1])
+    try:
+        install_filter = load_filter(spec["seccomp"]) if spec.get("seccomp") else None
+    except (ImportError, RuntimeError, OSError) as error:
+        print(f"autograder sandbox: could not load the system-call filter: {error}", file=sys.stderr)
+        return 125
     try:
         root = build_root(spec)
         pivot(root, spec["workdir"])
     except OSError as error:
         print(f"autograder sandbox: could not build the filesystem: {error}", file=sys.stderr)
         return 125
+    if install_filter is not None:
+        try:
+            install_filter()  # from here on, no mount, namespace, keyring, bpf... for anything in here
+        except (OSError, ValueError) as error:
+            print(f"autograder sandbox: could not install the system-call filter: {error}", file=sys.stderr)
+            return 125
     command = [spec["setpriv"], "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs"]
     if spec.get("uid") is not None:
         uid = str(spec["uid"])

@@ -19,6 +19,8 @@ is one JSON line, followed by ``blob`` raw bytes when the line says ``"blob": n`
 
 ``AUTOGRADER_ROLE=verifier`` runs test cells and never student code:
 
+* ``{"op": "file", ...}`` + blob: as for the student (the assignment's data files, so tests can open them);
+
 * ``{"op": "models", "allow": {kind: [names]}}``: what a Keras model fetched from the student's process may
   use to be rebuilt here (``plaindata.ModelAllowList``; until it arrives, no model is);
 * ``{"op": "prelude", "source": "..."}``: the instructor's imports and definitions, run once;
@@ -272,13 +274,7 @@ def _serve_student(channel: _Channel, plaindata, shell) -> None:
                 {"event": "done", "index": command["index"], "outputs": RECORDER.outputs, "changed": changed}
             )
         elif op == "file":  # the submitted notebook and the assignment's data files, into the working folder
-            path = Path(str(command.get("name", "")))
-            if path.parts and not path.is_absolute() and ".." not in path.parts:
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(blob)
-                except OSError:
-                    pass  # a full disk shows when the notebook needs the file
+            _write_file(command, blob)
         elif op == "get":
             name = command["name"]
 
@@ -425,13 +421,26 @@ class _Verifier:
             )
 
 
+def _write_file(command: dict, blob: bytes) -> None:
+    """Write a file the grader sent into the working folder (a relative path that stays inside it)."""
+    path = Path(str(command.get("name", "")))
+    if path.parts and not path.is_absolute() and ".." not in path.parts:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(blob)
+        except OSError:
+            pass  # a full disk shows when the notebook needs the file
+
+
 def _serve_verifier(channel: _Channel, plaindata) -> None:
     verifier = _Verifier(channel, plaindata)
     while True:
-        command, _blob = channel.receive()
+        command, blob = channel.receive()
         op = command.get("op")
         RECORDER.reset()
-        if op == "models":
+        if op == "file":  # the assignment's data files: tests open them as the notebook does
+            _write_file(command, blob)
+        elif op == "models":
             verifier.models = plaindata.ModelAllowList.from_description(command["allow"])
         elif op == "prelude":
             verifier.run(command["source"], "<instructor set-up>")

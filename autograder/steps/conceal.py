@@ -1,12 +1,12 @@
 """Step 6: keep hidden tests out of everything a student sees (feedback and messages).
 
-Test cells get their *released* source back (hidden part removed), errors raised inside a cell that held
-hidden tests lose their traceback (which quotes the failing line) and keep ``ename: evalue``, and any
-hidden test line echoed by student code (``print(In)``) is replaced in every output.
-
-Since test cells run in the verifier (see :mod:`autograder.steps.execute`), hidden test code never
-reaches the student's process at all; this step is the second line: it keeps hidden lines out of the
-feedback whatever process printed them.
+Concealment follows where text came from, not what it looks like. Test cells run in the verifier (see
+:mod:`autograder.steps.execute`): hidden test code never reaches the student's process, so nothing the
+student's code printed can hold it, and a student's own code and outputs are never rewritten (matching
+short lines such as ``n = Y.shape[0]`` across the page garbled students' own tracebacks and told them
+which guessed lines were hidden). Only what the verifier wrote for a test cell that has hidden tests is
+concealed: the cell gets its *released* source back, an error loses its traceback (which quotes the
+failing line) and keeps ``ename: evalue``, and a hidden line in that cell's outputs is replaced.
 """
 
 from __future__ import annotations
@@ -53,6 +53,5 @@ def conceal(nb: NotebookNode, assignment: Assignment) -> NotebookNode:
             for output in cell.get("outputs", []):
                 if output.output_type == "error":
                     output.traceback = [f"{output.ename}: {output.evalue}"]
-        for output in cell.get("outputs", []):
-            _redact_output(output, assignment.hidden_lines)
+                _redact_output(output, assignment.hidden_lines)
     return nb

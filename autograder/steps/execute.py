@@ -164,15 +164,15 @@ def execute(
         for i, c in enumerate(nb.cells)
         if c.cell_type == "code"
     ]
-    files = data_files(assignment)
-    if notebook is not None:
-        files[notebook[0]] = notebook[1]
+    data = data_files(assignment)
+    files = {**data, notebook[0]: notebook[1]} if notebook is not None else dict(data)
     execution = run_notebook(
         student,
         cells,
         verifier=verifier,
         prelude=prelude(assignment),
         files=files,
+        test_files=data,  # tests open the assignment's files as the notebook does (nbgrader's behaviour)
         models=assignment.config.models,
     )
     for index, outputs in execution.outputs.items():
