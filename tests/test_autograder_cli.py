@@ -43,7 +43,7 @@ EXPECTED = {  # scenario -> (status, autograded score, text the reason must cont
     "reads-hidden-tests": ("graded", "5", ""),
     "print-flood": ("graded", "5", ""),
     "duplicated-grade-id": ("failed", "", "duplicated grade id(s) square"),
-    "not-json": ("failed", "", "not a notebook: invalid JSON (Expecting value at line 1, column 1"),
+    "not-json": ("failed", "", "not a notebook: invalid JSON (Expecting value: line 1, column 1"),
     "empty-file": ("failed", "", "empty file (0 bytes)"),
     "wrong-nbformat": ("failed", "", "wrong notebook format: nbformat 3, expected 4"),
     "invalid-notebook": ("failed", "", "not a valid notebook: it has no list of cells"),

@@ -168,3 +168,17 @@ def test_the_policy_stops_a_script_the_sanitizer_would_have_missed(browser, tmp_
     state, _console = _open(browser, tmp_path, page.replace("<main>", "<main>" + planted, 1))
     assert "error" not in state, state
     assert browser.title != "pwned"
+
+
+def test_markup_too_deep_or_too_much_is_shown_as_text_not_parsed():
+    """The grader sanitizes outside any sandbox limit: a parser's worst cases are never fed to it."""
+    from autograder.steps.feedback import MAX_MARKUP_DEPTH, MAX_PAGE_MARKDOWN
+
+    deep = clean_html("<div>" * (MAX_MARKUP_DEPTH + 1) + "x")
+    assert deep.startswith("<pre>&lt;div&gt;") and "too deeply nested" in deep
+    assert clean_html("<div>" * 10 + "x").startswith("<div>")
+    long_cell = "**bold** " * (MAX_PAGE_MARKDOWN // 9 + 1)
+    nb = new_notebook(cells=[new_markdown_cell("**first**"), new_markdown_cell(long_cell)])
+    soup = BeautifulSoup(render_feedback(nb, _result("ann"), assignment="toy"), "html.parser")
+    assert soup.find("strong", string="first")  # within the budget: rendered
+    assert soup.find("pre", string=lambda t: t and t.startswith("**bold**"))  # past it: text

@@ -81,13 +81,38 @@ _CLEANER = bleach.Cleaner(
 )
 
 
+MAX_MARKUP_CHARS = 200_000  # longer markup is shown as text (sanitizing costs time in the grader)
+MAX_MARKUP_DEPTH = 100  # deeper nesting too: an HTML parser's time grows with the square of the depth
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*?(/?)>")
+_VOID = frozenset(
+    ("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr")
+)
+
+
+def _too_nested(text: str) -> bool:
+    """Whether tags open deeper than :data:`MAX_MARKUP_DEPTH` (a linear scan, never a parse)."""
+    depth = 0
+    for closing, name, self_closing in _TAG.findall(text):
+        if closing:
+            depth = max(depth - 1, 0)
+        elif not self_closing and name.lower() not in _VOID:
+            depth += 1
+            if depth > MAX_MARKUP_DEPTH:
+                return True
+    return False
+
+
 def clean_html(element: str | bytes) -> str:
     """Markup from a submission, made inert: only formatting tags and safe attributes survive.
 
-    Used by nbconvert (its ``clean_html`` filter) for Markdown cells and HTML outputs.
+    Used by nbconvert (its ``clean_html`` filter) for Markdown cells and HTML outputs. Markup too long or
+    too deeply nested to sanitize quickly is shown as escaped text instead.
     """
-    text = element.decode("utf-8", "replace") if isinstance(element, bytes) else str(element)
-    return _CLEANER.clean(clean_text(text))
+    text = clean_text(element.decode("utf-8", "replace") if isinstance(element, bytes) else str(element))
+    if len(text) > MAX_MARKUP_CHARS or _too_nested(text):
+        shown = html.escape(text[:MAX_MARKUP_CHARS])
+        return f"<pre>{shown}</pre><p>[shown as text: too long or too deeply nested to display]</p>"
+    return _CLEANER.clean(text)
 
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -111,7 +136,9 @@ def _exporter():
         template_name="feedback",
         extra_template_basedirs=[str(TEMPLATES)],
         sanitize_html=True,
-        filters={"clean_html": clean_html},
+        # strip_files_prefix rewrites Jupyter-server "files/" links (none here); its regex takes quadratic
+        # time on a line of "[" characters, so it is left out.
+        filters={"clean_html": clean_html, "strip_files_prefix": lambda text: text},
     )
 
 
@@ -200,6 +227,23 @@ def inert_outputs(nb: NotebookNode) -> NotebookNode:
     return nb
 
 
+MAX_PAGE_MARKDOWN = 200_000  # characters of Markdown rendered per page; the rest is shown as text
+
+
+def _bounded_markdown(nb: NotebookNode) -> NotebookNode:
+    """Past :data:`MAX_PAGE_MARKDOWN`, Markdown cells are shown as escaped text (rendering costs time)."""
+    budget = MAX_PAGE_MARKDOWN
+    for cell in nb.cells:
+        if cell.get("cell_type") != "markdown":
+            continue
+        budget -= len(cell.source)
+        if budget < 0:  # a raw HTML cell: no Markdown parsing, only one <pre> for the sanitizer
+            cell.cell_type, cell.metadata = "raw", {"raw_mimetype": "text/html", **cell.metadata}
+            cell.source = f"<pre>{html.escape(cell.source[: MAX_MARKUP_CHARS // 2])}</pre>"
+            cell.pop("attachments", None)
+    return nb
+
+
 def _points(cell: CellResult) -> str:
     if cell.points is None:
         return f"awaiting review / {cell.max_points:g}"
@@ -249,7 +293,7 @@ def render_feedback(nb: NotebookNode, result: SubmissionResult, *, assignment: s
     Returns:
         A standalone HTML document whose submitted content is inert (see the module docstring).
     """
-    nb = inert_outputs(copy.deepcopy(nb))
+    nb = _bounded_markdown(inert_outputs(copy.deepcopy(nb)))
     nb.metadata = {k: v for k, v in nb.metadata.items() if k in ("kernelspec", "language_info")}
     by_id = {c.grade_id: c for c in result.cells}
     cells = [new_markdown_cell(_summary(result, assignment))]

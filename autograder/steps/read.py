@@ -114,7 +114,7 @@ def _parse(text: str) -> Any:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise SubmissionError(
-            f"not a notebook: invalid JSON ({error.msg} at line {error.lineno}, column {error.colno}; the "
+            f"not a notebook: invalid JSON ({error.msg}: line {error.lineno}, column {error.colno}; the "
             f"file may be truncated or edited by hand): {RESAVE}"
         ) from None
     except RecursionError:
