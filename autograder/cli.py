@@ -375,3 +375,64 @@ def report(assignment: str, out: Path) -> None:
         f"Wrote {out / 'grades.csv'}, results.json, summary.html, canvas-{Path(assignment).name}.csv "
         "and every feedback page from the gradebook"
     )
+
+
+@main.command()
+@click.argument("assignment")
+@click.argument("out", type=click.Path(path_type=Path))
+def formgrader(assignment: str, out: Path) -> None:
+    """Make OUT a course folder for nbgrader's formgrader (grade written answers in JupyterLab)."""
+    from autograder.formgrader import prepare
+
+    try:
+        config = prepare(assignment, out)
+    except UsageError as error:
+        _fail_usage(error)
+    console.print(
+        escape(
+            f"Wrote {config} and {config.parent / 'source'}. Open formgrader: "
+            f"cd {config.parent} && jupyter lab, "
+            "then Nbgrader > Formgrader > Manual Grading. Afterwards: "
+            f"autograder report {assignment} {out} (grades.csv, feedback and the Canvas export follow)."
+        )
+    )
+
+
+_VISIBILITY = click.option(
+    "--hidden-visibility",
+    type=click.Choice(["hidden", "after_due_date", "after_published", "visible"]),
+    help="When students see tests holding hidden tests (default: autograder.toml, else after_published).",
+)
+
+
+@main.command()
+@click.argument("assignment")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the zip (created).")
+@_VISIBILITY
+@_SANDBOX
+def gradescope(assignment: str, out: Path, hidden_visibility: str | None, sandbox_mode: str) -> None:
+    """Write the autograder zip Gradescope's "Configure Autograder" page takes."""
+    from autograder.platforms.gradescope import write_zip
+
+    try:
+        target = write_zip(assignment, out, hidden_visibility=hidden_visibility, sandbox_mode=sandbox_mode)
+    except UsageError as error:
+        _fail_usage(error)
+    console.print(f"Wrote {target}: upload it on Gradescope (base image Ubuntu 22.04).")
+
+
+@main.command()
+@click.argument("assignment")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to write (created).")
+@_SANDBOX
+def prairielearn(assignment: str, out: Path, sandbox_mode: str) -> None:
+    """Write a PrairieLearn external-grader folder (Dockerfile, grade.sh, info.json)."""
+    from autograder.platforms.prairielearn import write_grader
+
+    try:
+        folder = write_grader(assignment, out, sandbox_mode=sandbox_mode)
+    except UsageError as error:
+        _fail_usage(error)
+    console.print(
+        f"Wrote {folder}: build and push its Dockerfile, then merge info.json into the question's info.json."
+    )

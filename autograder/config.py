@@ -17,6 +17,10 @@ Every setting has a default here, once. Example (all keys optional)::
 
     [feedback]
     max_output_chars = 10000    # per cell, in feedback and in the executed notebook
+
+    [platforms]                 # `autograder gradescope` / `autograder prairielearn`
+    hidden_visibility = "after_published"  # Gradescope visibility of tests holding hidden tests
+    data = ["mnist.npz"]        # files of $DLCOURSE_DATA the homework reads, shipped with the grader
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ class GradingConfig:
     preload: tuple[str, ...] = ("numpy",)
     env_passthrough: tuple[str, ...] = DEFAULT_ENV
     max_output_chars: int = 10_000
+    hidden_visibility: str = "after_published"
+    platform_data: tuple[str, ...] = ()
 
     def with_timeout(self, seconds: float | None) -> GradingConfig:
         """The same settings with the per-submission wall-clock limit replaced (cells are capped by it)."""
@@ -86,7 +92,9 @@ _KNOWN = {
     },
     "execution": {"preload", "env"},
     "feedback": {"max_output_chars"},
+    "platforms": {"hidden_visibility", "data"},
 }
+VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")  # Gradescope's four
 
 
 def load_config(folder: Path) -> GradingConfig:
@@ -124,6 +132,7 @@ def load_config(folder: Path) -> GradingConfig:
     limits_in = data.get("limits", {})
     execution = data.get("execution", {})
     feedback = data.get("feedback", {})
+    platforms = data.get("platforms", {})
     try:
         defaults = GradingConfig()
         limits = Limits(
@@ -148,9 +157,13 @@ def load_config(folder: Path) -> GradingConfig:
             preload=tuple(str(m) for m in execution.get("preload", defaults.preload)),
             env_passthrough=tuple(dict.fromkeys((*DEFAULT_ENV, *(str(v) for v in execution.get("env", ()))))),
             max_output_chars=int(feedback.get("max_output_chars", defaults.max_output_chars)),
+            hidden_visibility=str(platforms.get("hidden_visibility", defaults.hidden_visibility)),
+            platform_data=tuple(str(f) for f in platforms.get("data", ())),
         )
     except (TypeError, ValueError) as error:
         raise UsageError(f"{path}: a value has the wrong type ({error}); use numbers for limits.") from None
+    if config.hidden_visibility not in VISIBILITIES:
+        raise UsageError(f"{path}: hidden_visibility must be one of {', '.join(VISIBILITIES)}.")
     if limits.cell_timeout <= 0 or limits.submission_timeout <= 0:
         raise UsageError(f"{path}: time limits must be positive numbers of seconds.")
     return config
