@@ -93,6 +93,9 @@ def test_formgrader_lists_our_submission_and_its_scores_reach_the_canvas_export(
     assert correct["needs_manual_grade"] is True
     page = server.call(f"/formgrader/submissions/{correct['id']}")  # the Manual Grading page renders it
     assert "explain" in page and "Shifting every logit" in page
+    assert "cdnjs" not in page and "../../files/feedback/_static/mathjax/tex-chtml.js" in page
+    script = server.call("/files/feedback/_static/mathjax/tex-chtml.js")  # the page's relative address
+    assert script == (out / "feedback" / "_static" / "mathjax" / "tex-chtml.js").read_text()
     grades = {g["name"]: g for g in server.call(f"/formgrader/api/grades?submission_id={correct['id']}")}
     server.call(f"/formgrader/api/grade/{grades['explain']['id']}", "PUT", {"manual_score": 1})
     comments = {c["name"]: c for c in server.call(f"/formgrader/api/comments?submission_id={correct['id']}")}

@@ -139,3 +139,27 @@ def test_prairielearn_results_stay_under_one_megabyte():
     cells = tuple(CellResult(f"t{i}", 0.0, 1.0, False, message="x" * 50_000) for i in range(60))
     payload = results(SubmissionResult("s", Status.GRADED, cells=cells))
     assert len(json.dumps(payload).encode()) <= MAX_BYTES and payload["gradable"] is True
+
+
+def test_platform_settings_come_from_autograder_toml_and_are_checked(tmp_path):
+    from autograder.config import load_config
+    from autograder.errors import UsageError
+
+    (tmp_path / "autograder.toml").write_text('[platforms]\nhidden_visibility = "hidden"\ndata = ["x.npz"]\n')
+    config = load_config(tmp_path)
+    assert (config.hidden_visibility, config.platform_data) == ("hidden", ("x.npz",))
+    (tmp_path / "autograder.toml").write_text('[platforms]\nhidden_visibility = "later"\n')
+    with pytest.raises(UsageError, match="hidden_visibility must be one of"):
+        load_config(tmp_path)
+
+
+def test_a_missing_data_file_is_refused_when_the_zip_is_written(tmp_path, monkeypatch):
+    from autograder.errors import UsageError
+    from autograder.platforms.gradescope import write_zip
+
+    source = tmp_path / "toy"
+    shutil.copytree(TOY, source)
+    (source / "autograder.toml").write_text('[platforms]\ndata = ["no-such-file.npz"]\n')
+    monkeypatch.setenv("DLCOURSE_DATA", str(tmp_path))
+    with pytest.raises(UsageError, match=r"no-such-file\.npz"):
+        write_zip(source, tmp_path / "zip", root=tmp_path)
