@@ -353,7 +353,11 @@ def grade(
 
 
 def write_reports(
-    out: Path, assignment: Assignment, results: tuple[SubmissionResult, ...], *, feedback_for=()
+    out: Path,
+    assignment: Assignment,
+    results: tuple[SubmissionResult, ...],
+    *,
+    feedback_for: tuple[str, ...] = (),
 ) -> tuple[SubmissionResult, ...]:
     """Record the results in the gradebook, then write every report from it (:func:`outputs.write`).
 

@@ -11,23 +11,28 @@ changes grades runs, or ``autograder report``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import nbformat
 
 from autograder import gradebook, reports, summary
-from autograder.results import Status, SubmissionResult
+from autograder.results import Grading, Status, SubmissionResult
 from autograder.source import Assignment
 from autograder.steps.conceal import conceal
 from autograder.steps.feedback import render_feedback
 
 
-def merged(out: Path, assignment: str, results: Sequence[SubmissionResult]) -> tuple[SubmissionResult, ...]:
-    """``results`` (sorted by student id) with the gradebook's decisions merged in."""
-    decided = gradebook.grading(out, assignment)
+def _merge(
+    results: Sequence[SubmissionResult], decided: Mapping[str, Mapping[str, Grading]]
+) -> tuple[SubmissionResult, ...]:
     ordered = sorted(results, key=lambda r: r.student_id)
     return tuple(r.with_grading(decided.get(r.student_id, {})) for r in ordered)
+
+
+def merged(out: Path, assignment: str, results: Sequence[SubmissionResult]) -> tuple[SubmissionResult, ...]:
+    """``results`` (sorted by student id) with the gradebook's decisions merged in."""
+    return _merge(results, gradebook.grading(out, assignment))
 
 
 def canvas_path(out: Path, assignment: str) -> Path:
@@ -82,9 +87,7 @@ def write(
         The merged results, sorted by student id.
     """
     decided = gradebook.grading(out, assignment.name)
-    final = tuple(
-        r.with_grading(decided.get(r.student_id, {})) for r in sorted(results, key=lambda r: r.student_id)
-    )
+    final = _merge(results, decided)
     again = {*feedback_for, *decided}
     for result in final:
         if result.student_id in again:

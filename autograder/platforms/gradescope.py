@@ -38,6 +38,7 @@ SETUP_SH = """\
 # It installs the pinned environment and the course kit into /autograder/venv.
 set -euo pipefail
 cd /autograder/source
+apt-get update
 apt-get install -y --no-install-recommends python3.11 python3.11-venv util-linux
 python3.11 -m venv /autograder/venv
 /autograder/venv/bin/pip install --upgrade pip setuptools
