@@ -48,6 +48,8 @@ def test_a_score_and_comment_typed_in_formgrader_reach_every_output_after_report
     assert autograder_cli("export", "toy", str(toy_out)).returncode == 0
     assert canvas(toy_out)["correct"] == "5"
     formgrader_writes(toy_out, "correct", "explain", points=1.5, comment="Good, but <b>say why</b> exp(-c)")
+    assert autograder_cli("export", "toy", str(toy_out)).returncode == 0  # export reads the gradebook itself
+    assert canvas(toy_out)["correct"] == "6.5"
     done = autograder_cli("report", str(TOY), str(toy_out))
     assert done.returncode == 0, done.stderr
     row = grades(toy_out)["correct"]
