@@ -61,6 +61,10 @@ def test_a_score_and_comment_typed_in_formgrader_reach_every_output_after_report
     assert "Comment from your grader" in text and "Good, but <b>say why</b> exp(-c)" in text
     raw = (toy_out / "feedback" / "correct" / "toy.html").read_text(encoding="utf-8")
     assert "<b>say why</b>" not in raw  # the comment is text, not markup
+    from autograder.source import load_assignment
+
+    for line in load_assignment(TOY).hidden_lines:  # the page was concealed again before rendering
+        assert line not in raw and html.escape(line) not in raw and html.escape(line, quote=False) not in raw
     summary = (toy_out / "summary.html").read_text(encoding="utf-8")
     assert "correct" not in re.search(r'<table id="manual-pending">.*?</table>', summary, re.S).group(0)
 
