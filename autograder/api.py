@@ -10,7 +10,6 @@ at any point loses nothing that was finished and duplicates nothing on the next 
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import json
 import multiprocessing
 import shutil
@@ -22,10 +21,11 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import gradebook, reports, sandbox
+from autograder import gradebook, outputs, reports, sandbox
 from autograder.collect import Submission, collect
 from autograder.errors import UsageError
 from autograder.pipeline import Graded, fingerprint, grade_submission
+from autograder.reports import ERROR_LOG, file_name, log_grader_error
 from autograder.results import Status, SubmissionResult
 from autograder.similarity import DEFAULT_THRESHOLD, SimilarityReport
 from autograder.similarity import similarity as compare_answers
@@ -103,22 +103,6 @@ def _with_timeout(assignment: Assignment, timeout: float | None) -> Assignment:
     return replace(assignment, config=assignment.config.with_timeout(timeout))
 
 
-def file_name(student_id: str) -> str:
-    """A file name for a student's outputs: the id itself, or, for an id no file can be named (too long,
-    a path separator, unencodable, ``.``/``..``), its first characters and a digest (unique per id)."""
-    encoded = student_id.encode("utf-8", "surrogateescape")
-    plain = 0 < len(encoded) <= 100 and "/" not in student_id and "\0" not in student_id
-    if plain and student_id not in (".", "..") and not student_id.startswith("."):
-        try:
-            student_id.encode("utf-8")
-            return student_id
-        except UnicodeEncodeError:
-            pass
-    digest = hashlib.sha256(encoded).hexdigest()[:16]
-    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in student_id[:40])
-    return f"{stem}-{digest}"
-
-
 def _student_paths(out: Path, assignment: str, student_id: str) -> tuple[Path, Path, Path]:
     name = file_name(student_id)
     return (
@@ -128,24 +112,10 @@ def _student_paths(out: Path, assignment: str, student_id: str) -> tuple[Path, P
     )
 
 
-ERROR_LOG = "grader-errors.log"
 GRADER_FAULT = (
     "the grader failed on this submission ({step}): a fault in the grader, not in the notebook; "
     "the instructor finds the details in {log}"
 )
-
-
-def log_grader_error(out: Path, student_id: str, step: str, error: BaseException) -> None:
-    """Append the traceback of a grader fault to ``OUT/grader-errors.log`` (one block per fault)."""
-    import datetime
-    import traceback
-
-    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    text = "".join(traceback.format_exception(error))
-    block = f"== {stamp} student {student_id!r}: {step}\n{text}\n"
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ERROR_LOG, "a", encoding="utf-8", errors="replace") as handle:
-        handle.write(block)  # one write per block: blocks of parallel workers do not interleave
 
 
 def grader_failure(
@@ -203,19 +173,43 @@ class _Plan:
     done: dict[str, SubmissionResult]
 
 
-def _plan(subs: list[Submission], assignment: Assignment, out: Path, force: bool) -> _Plan:
+def _stored(out: Path, assignment: Assignment, student_id: str) -> SubmissionResult | None:
+    state = _student_paths(out, assignment.name, student_id)[2]
+    if not state.exists():
+        return None
+    try:
+        return SubmissionResult.from_dict(json.loads(state.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _plan(
+    subs: list[Submission],
+    assignment: Assignment,
+    out: Path,
+    force: bool,
+    students: frozenset[str] | None = None,
+) -> _Plan:
+    """What to grade: everyone not finished before (or everyone with ``force``), or only ``students``.
+
+    With ``students`` the named students are graded again and everyone else keeps the stored result
+    (even if the source changed since: a fixed test re-grades only who asked); a student with no stored
+    result is left out of this run's reports.
+    """
     todo, done = [], {}
     for sub in subs:
-        state = _student_paths(out, assignment.name, sub.student_id)[2]
-        if not force and state.exists():
-            try:
-                previous = SubmissionResult.from_dict(json.loads(state.read_text(encoding="utf-8")))
-            except (ValueError, KeyError, TypeError):
-                previous = None
-            reusable = previous is not None and not previous.grader_error  # a grader fault is retried
-            if reusable and previous.fingerprint == fingerprint(sub, assignment):
+        if students is not None:
+            previous = None if sub.student_id in students else _stored(out, assignment, sub.student_id)
+            if previous is not None:
                 done[sub.student_id] = previous
-                continue
+            elif sub.student_id in students:
+                todo.append(sub)
+            continue
+        previous = None if force else _stored(out, assignment, sub.student_id)
+        reusable = previous is not None and not previous.grader_error  # a grader fault is retried
+        if reusable and previous.fingerprint == fingerprint(sub, assignment):
+            done[sub.student_id] = previous
+            continue
         todo.append(sub)
     return _Plan(todo, done)
 
@@ -230,6 +224,7 @@ def _prepare(
     root: str | Path | None,
     on_start: Callable[[int, int], None] | None,
     on_result: ProgressCallback | None,
+    students: tuple[str, ...] | None = None,
 ) -> tuple[Path, Assignment, Path, list[Submission], _Plan]:
     """What every executor does first: load the source, collect, and plan (reporting reused results).
 
@@ -249,7 +244,14 @@ def _prepare(
         max_bytes=loaded.config.max_notebook_bytes,
         grade_ids=frozenset(s.grade_id for s in loaded.specs),
     )
-    plan = _plan(subs, loaded, out_path, force)
+    if students is not None:
+        unknown = sorted(set(students) - {s.student_id for s in subs})
+        if unknown:
+            raise UsageError(
+                f"--students: no submission for {', '.join(unknown)} in {submissions}; "
+                "the ids are the folder names (or Canvas user ids) in grades.csv."
+            )
+    plan = _plan(subs, loaded, out_path, force, None if students is None else frozenset(students))
     if on_start:
         on_start(len(plan.todo), len(plan.done))
     if on_result:
@@ -270,6 +272,7 @@ def grade(
     sandbox_mode: str = "strict",
     on_start: Callable[[int, int], None] | None = None,
     on_result: ProgressCallback | None = None,
+    students: tuple[str, ...] | None = None,
 ) -> reports.GradeReport:
     """Grade every submission of an assignment.
 
@@ -285,6 +288,8 @@ def grade(
             anyway with a loud warning (see :mod:`autograder.sandbox`).
         on_start: called once with ``(to_grade, already_done)`` before grading starts.
         on_result: called with ``(result, reused)`` for every student, as results arrive.
+        students: grade these students again (after a fixed test, a late upload) and keep everyone
+            else's stored result; ``None`` grades everyone not finished before.
 
     Returns:
         The run's report (its ``exit_status`` is the CLI's exit code).
@@ -300,7 +305,7 @@ def grade(
     sandbox.sweep()  # working folders and cgroups a killed grader left behind
     root_path, loaded, out_path, subs, plan = _prepare(
         assignment, submissions, out=out, timeout=timeout, force=force, root=root, on_start=on_start,
-        on_result=on_result,
+        on_result=on_result, students=students,
     )  # fmt: skip
     results = dict(plan.done)
     if plan.todo and (workers == 1 or len(plan.todo) == 1):
@@ -332,19 +337,27 @@ def grade(
                 if on_result:
                     on_result(result, False)
 
-    ordered = tuple(results[s.student_id] for s in subs)
-    write_reports(out_path, loaded, ordered)
-    return reports.GradeReport(loaded.name, out_path, ordered, tuple(s.student_id for s in plan.todo))
+    ordered = tuple(results[s.student_id] for s in subs if s.student_id in results)
+    final = write_reports(out_path, loaded, ordered)
+    return reports.GradeReport(loaded.name, out_path, final, tuple(s.student_id for s in plan.todo))
 
 
-def write_reports(out: Path, assignment: Assignment, results: tuple[SubmissionResult, ...]) -> None:
-    """Write the gradebook, ``grades.csv``, ``results.json`` and what feedback pages load (all results)."""
+def write_reports(
+    out: Path,
+    assignment: Assignment,
+    results: tuple[SubmissionResult, ...],
+    *,
+    feedback_for: tuple[str, ...] = (),
+) -> tuple[SubmissionResult, ...]:
+    """Record the results in the gradebook, then write every report from it (:func:`outputs.write`).
+
+    Returns:
+        The results with the gradebook's manual points, comments and overrides merged in.
+    """
     write_assets(out / "feedback")  # MathJax, once per output folder (the pages reference it relatively)
     for student_id, error in gradebook.record(out, assignment, results):
         log_grader_error(out, student_id, "recording in the gradebook", error)
-    manual = gradebook.manual_scores(out, assignment.name)
-    reports.write_atomic(out / "grades.csv", reports.grades_csv(results, manual))
-    reports.write_atomic(out / "results.json", reports.results_json(assignment.name, results))
+    return outputs.write(out, assignment, results, feedback_for=feedback_for)
 
 
 def _stored_results(out: Path) -> list[SubmissionResult]:
@@ -380,28 +393,45 @@ def export(
         raise UsageError(f"unknown export format {format!r}; supported: canvas.")
     name = Path(assignment).name
     out_path = Path(out)
-    results = sorted(_stored_results(out_path), key=lambda r: r.student_id)
-    target = Path(to) if to else out_path / f"canvas-{name}.csv"
-    reports.write_atomic(target, reports.canvas_csv(name, results, gradebook.manual_scores(out_path, name)))
+    results = outputs.merged(out_path, name, _stored_results(out_path))
+    target = Path(to) if to else outputs.canvas_path(out_path, name)
+    reports.write_atomic(target, reports.canvas_csv(name, results))
     return target
 
 
-def review(assignment: str | Path, out: str | Path, *, student: str, cell: str, points: float) -> float:
-    """Enter a manual score for a written answer and rewrite ``grades.csv``.
+def review(
+    assignment: str | Path,
+    out: str | Path,
+    *,
+    student: str,
+    cell: str,
+    points: float | None,
+    override: str | None = None,
+    root: str | Path | None = None,
+) -> float:
+    """Enter a person's score for one cell, then rewrite every report (and that student's feedback).
+
+    Args:
+        assignment: the assignment's name (under ``ROOT/solutions``) or its source folder.
+        out: the grading output folder.
+        student: the student id.
+        cell: the grade id.
+        points: points for a written answer, or (with ``override``) replacing a test's; ``None`` removes
+            what was entered (the tests' points, or ``awaiting review``, count again).
+        override: why a test's points are replaced (required for a test cell).
+        root: the course root (default: current directory).
 
     Returns:
         The cell's maximum points.
 
     Raises:
-        UsageError: unknown student or cell, points out of range, no gradebook.
+        UsageError: unknown assignment, student or cell, points out of range, a test without a reason.
     """
-    name = Path(assignment).name
     out_path = Path(out)
-    max_points = gradebook.set_manual_score(out_path, name, student, cell, points)
-    results = sorted(_stored_results(out_path), key=lambda r: r.student_id)
-    reports.write_atomic(
-        out_path / "grades.csv", reports.grades_csv(results, gradebook.manual_scores(out_path, name))
-    )
+    loaded = load_assignment(assignment, root=Path.cwd() if root is None else Path(root))
+    results = _stored_results(out_path)
+    max_points = gradebook.set_manual_score(out_path, loaded.name, student, cell, points, override=override)
+    outputs.write(out_path, loaded, results, feedback_for=(student,))
     return max_points
 
 
@@ -428,6 +458,26 @@ def similarity(
     """
     loaded = load_assignment(assignment, root=Path.cwd() if root is None else Path(root))
     return compare_answers(loaded, Path(out), threshold=threshold)
+
+
+def report(assignment: str | Path, out: str | Path, *, root: str | Path | None = None) -> Path:
+    """Write every report again from the stored results and the gradebook (after grading in formgrader).
+
+    ``grades.csv``, ``results.json``, ``summary.html``, the Canvas export and every graded student's
+    feedback page.
+
+    Returns:
+        The output folder.
+
+    Raises:
+        UsageError: unknown assignment, or no results in ``out``.
+    """
+    out_path = Path(out)
+    loaded = load_assignment(assignment, root=Path.cwd() if root is None else Path(root))
+    results = _stored_results(out_path)
+    write_assets(out_path / "feedback")
+    outputs.write(out_path, loaded, results, feedback_for=[r.student_id for r in results], canvas=True)
+    return out_path
 
 
 def release(assignment: str, *, root: str | Path | None = None) -> Path:

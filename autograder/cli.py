@@ -88,6 +88,11 @@ def main() -> None:
     help="Seconds per submission (overrides autograder.toml).",
 )
 @click.option("--force", is_flag=True, help="Re-grade students a previous run already finished.")
+@click.option(
+    "--students",
+    help="Re-grade only these students (ID[,ID...]: after a fixed test or a late upload); everyone else "
+    "keeps their stored result.",
+)
 @_SANDBOX
 @click.option(
     "--executor",
@@ -108,6 +113,7 @@ def grade(
     workers: int,
     timeout: float | None,
     force: bool,
+    students: str | None,
     sandbox_mode: str,
     executor: str,
     scheduler: str | None,
@@ -131,6 +137,11 @@ def grade(
 
     if scheduler and executor != "dask":
         _fail_usage(UsageError("--scheduler needs --executor dask."))
+    only = None
+    if students is not None:
+        only = tuple(dict.fromkeys(s.strip() for s in students.split(",") if s.strip()))
+        if not only:
+            _fail_usage(UsageError("--students needs at least one student id (ID[,ID...])."))
     try:
         with progress:
             if executor == "dask":
@@ -139,12 +150,12 @@ def grade(
                 report = grade_dask(
                     assignment, submissions, out=out, scheduler=scheduler, local_workers=workers,
                     timeout=timeout, force=force, sandbox_mode=sandbox_mode, on_start=on_start,
-                    on_result=on_result,
+                    on_result=on_result, students=only,
                 )  # fmt: skip
             else:
                 report = api.grade(
                     assignment, submissions, out=out, workers=workers, timeout=timeout, force=force,
-                    sandbox_mode=sandbox_mode, on_start=on_start, on_result=on_result,
+                    sandbox_mode=sandbox_mode, on_start=on_start, on_result=on_result, students=only,
                 )  # fmt: skip
     except UsageError as error:
         _fail_usage(error)
@@ -353,12 +364,103 @@ def export(assignment: str, out: Path, fmt: str, to: Path | None) -> None:
 @click.argument("assignment")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--student", required=True, help="Student id (as in grades.csv).")
-@click.option("--cell", required=True, help="grade_id of the manually graded cell.")
-@click.option("--points", required=True, type=float, help="Points to give.")
-def review(assignment: str, out: Path, student: str, cell: str, points: float) -> None:
-    """Enter the score of a manually graded answer (stored in OUT/gradebook.db; grades.csv rewritten)."""
+@click.option("--cell", required=True, help="grade_id of the cell.")
+@click.option("--points", type=float, help="Points to give (a written answer, or a test with --override).")
+@click.option(
+    "--override", metavar="REASON", help="Replace a test's points; the reason is shown to the student."
+)
+@click.option("--clear", is_flag=True, help="Remove the points entered for this cell (and any override).")
+def review(
+    assignment: str,
+    out: Path,
+    student: str,
+    cell: str,
+    points: float | None,
+    override: str | None,
+    clear: bool,
+) -> None:
+    """Enter a person's points for a cell (OUT/gradebook.db); every report and the feedback follow."""
+    if clear == (points is not None):
+        _fail_usage(UsageError("give either --points N or --clear."))
     try:
-        max_points = api.review(assignment, out, student=student, cell=cell, points=points)
+        max_points = api.review(assignment, out, student=student, cell=cell, points=points, override=override)
     except UsageError as error:
         _fail_usage(error)
-    console.print(f"{student} / {cell}: {points:g} of {max_points:g} points recorded")
+    done = "cleared" if clear else f"{points:g} of {max_points:g} points recorded"
+    console.print(escape(f"{student} / {cell}: {done}; grades.csv, feedback and summary.html rewritten"))
+
+
+@main.command()
+@click.argument("assignment")
+@click.argument("out", type=click.Path(path_type=Path))
+def report(assignment: str, out: Path) -> None:
+    """Write every report in OUT again from the gradebook (after grading in formgrader)."""
+    try:
+        api.report(assignment, out)
+    except UsageError as error:
+        _fail_usage(error)
+    console.print(
+        f"Wrote {out / 'grades.csv'}, results.json, summary.html, canvas-{Path(assignment).name}.csv "
+        "and every feedback page from the gradebook"
+    )
+
+
+@main.command()
+@click.argument("assignment")
+@click.argument("out", type=click.Path(path_type=Path))
+def formgrader(assignment: str, out: Path) -> None:
+    """Make OUT a course folder for nbgrader's formgrader (grade written answers in JupyterLab)."""
+    from autograder.formgrader import prepare
+
+    try:
+        config = prepare(assignment, out)
+    except UsageError as error:
+        _fail_usage(error)
+    console.print(
+        escape(
+            f"Wrote {config} and {config.parent / 'source'}. Open formgrader: "
+            f"cd {config.parent} && jupyter lab, "
+            "then Nbgrader > Formgrader > Manual Grading. Afterwards: "
+            f"autograder report {assignment} {out} (grades.csv, feedback and the Canvas export follow)."
+        )
+    )
+
+
+_VISIBILITY = click.option(
+    "--hidden-visibility",
+    type=click.Choice(["hidden", "after_due_date", "after_published", "visible"]),
+    help="When students see tests holding hidden tests (default: autograder.toml, else after_published).",
+)
+
+
+@main.command()
+@click.argument("assignment")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the zip (created).")
+@_VISIBILITY
+@_SANDBOX
+def gradescope(assignment: str, out: Path, hidden_visibility: str | None, sandbox_mode: str) -> None:
+    """Write the autograder zip Gradescope's "Configure Autograder" page takes."""
+    from autograder.platforms.gradescope import write_zip
+
+    try:
+        target = write_zip(assignment, out, hidden_visibility=hidden_visibility, sandbox_mode=sandbox_mode)
+    except UsageError as error:
+        _fail_usage(error)
+    console.print(f"Wrote {target}: upload it on Gradescope (base image Ubuntu 22.04).")
+
+
+@main.command()
+@click.argument("assignment")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to write (created).")
+@_SANDBOX
+def prairielearn(assignment: str, out: Path, sandbox_mode: str) -> None:
+    """Write a PrairieLearn external-grader folder (Dockerfile, grade.sh, info.json)."""
+    from autograder.platforms.prairielearn import write_grader
+
+    try:
+        folder = write_grader(assignment, out, sandbox_mode=sandbox_mode)
+    except UsageError as error:
+        _fail_usage(error)
+    console.print(
+        f"Wrote {folder}: build and push its Dockerfile, then merge info.json into the question's info.json."
+    )

@@ -25,6 +25,9 @@ Every setting has a default here, once. Example (all keys optional)::
 
 The kinds are ``layers`` (models included), ``activations``, ``losses``, ``optimizers``, ``metrics``,
 ``initializers``, ``regularizers`` and ``constraints`` (``plaindata.ModelAllowList``).
+    [platforms]                 # `autograder gradescope` / `autograder prairielearn`
+    hidden_visibility = "after_published"  # Gradescope visibility of tests holding hidden tests
+    data = ["mnist.npz"]        # files of $DLCOURSE_DATA the homework reads, shipped with the grader
 """
 
 from __future__ import annotations
@@ -94,6 +97,8 @@ class GradingConfig:
     env_passthrough: tuple[str, ...] = DEFAULT_ENV
     max_output_chars: int = 10_000
     models: ModelAllowList = DEFAULT_MODELS
+    hidden_visibility: str = "after_published"
+    platform_data: tuple[str, ...] = ()
 
     def with_timeout(self, seconds: float | None) -> GradingConfig:
         """The same settings with the per-submission wall-clock limit replaced (cells are capped by it)."""
@@ -133,7 +138,9 @@ _KNOWN = {
     "execution": {"preload", "env"},
     "feedback": {"max_output_chars"},
     "models": {*MODEL_KINDS, "add"},
+    "platforms": {"hidden_visibility", "data"},
 }
+VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")  # Gradescope's four
 
 
 def _models(path: Path, table: dict[str, Any]) -> ModelAllowList:
@@ -190,6 +197,7 @@ def load_config(folder: Path) -> GradingConfig:
     execution = data.get("execution", {})
     feedback = data.get("feedback", {})
     models = _models(path, data.get("models", {}))
+    platforms = data.get("platforms", {})
     try:
         defaults = GradingConfig()
         limits = Limits(
@@ -215,9 +223,13 @@ def load_config(folder: Path) -> GradingConfig:
             env_passthrough=tuple(dict.fromkeys((*DEFAULT_ENV, *(str(v) for v in execution.get("env", ()))))),
             max_output_chars=int(feedback.get("max_output_chars", defaults.max_output_chars)),
             models=models,
+            hidden_visibility=str(platforms.get("hidden_visibility", defaults.hidden_visibility)),
+            platform_data=tuple(str(f) for f in platforms.get("data", ())),
         )
     except (TypeError, ValueError) as error:
         raise UsageError(f"{path}: a value has the wrong type ({error}); use numbers for limits.") from None
+    if config.hidden_visibility not in VISIBILITIES:
+        raise UsageError(f"{path}: hidden_visibility must be one of {', '.join(VISIBILITIES)}.")
     if limits.cell_timeout <= 0 or limits.submission_timeout <= 0:
         raise UsageError(f"{path}: time limits must be positive numbers of seconds.")
     return config

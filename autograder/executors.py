@@ -296,6 +296,7 @@ def grade_dask(
     sandbox_mode: str = "strict",
     on_start: Callable[[int, int], None] | None = None,
     on_result: api.ProgressCallback | None = None,
+    students: tuple[str, ...] | None = None,
 ) -> reports.GradeReport:
     """Grade every submission on a Dask cluster; the same ``OUT/`` as :func:`autograder.api.grade`.
 
@@ -306,7 +307,8 @@ def grade_dask(
         scheduler: the scheduler's address (``tcp://HOST:PORT``); None starts a local cluster of
             ``local_workers`` single-threaded worker processes for this run.
         local_workers: workers of the local cluster (ignored with ``scheduler``).
-        timeout, force, root, sandbox_mode, on_start, on_result: as in :func:`autograder.api.grade`.
+        timeout, force, root, sandbox_mode, on_start, on_result, students: as in
+            :func:`autograder.api.grade`.
 
     Returns:
         The run's report.
@@ -321,7 +323,7 @@ def grade_dask(
     api._isolation(sandbox_mode)  # the client's machine too: a broken sandbox is found before sending
     root_path, loaded, out_path, subs, plan = api._prepare(
         assignment, submissions, out=out, timeout=timeout, force=force, root=root, on_start=on_start,
-        on_result=on_result,
+        on_result=on_result, students=students,
     )  # fmt: skip
     results = dict(plan.done)
     if plan.todo:
@@ -345,9 +347,9 @@ def grade_dask(
             client.close()
             if cluster is not None:
                 cluster.close()
-    ordered = tuple(results[s.student_id] for s in subs)
-    api.write_reports(out_path, loaded, ordered)
-    return reports.GradeReport(loaded.name, out_path, ordered, tuple(s.student_id for s in plan.todo))
+    ordered = tuple(results[s.student_id] for s in subs if s.student_id in results)
+    final = api.write_reports(out_path, loaded, ordered)
+    return reports.GradeReport(loaded.name, out_path, final, tuple(s.student_id for s in plan.todo))
 
 
 def _same(value: Any) -> Any:

@@ -8,15 +8,47 @@ from __future__ import annotations
 
 import csv
 import enum
+import hashlib
 import io
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.results import Status, SubmissionResult
+
+ERROR_LOG = "grader-errors.log"
+
+
+def file_name(student_id: str) -> str:
+    """A file name for a student's outputs: the id itself, or, for an id no file can be named (too long,
+    a path separator, unencodable, ``.``/``..``), its first characters and a digest (unique per id)."""
+    encoded = student_id.encode("utf-8", "surrogateescape")
+    plain = 0 < len(encoded) <= 100 and "/" not in student_id and "\0" not in student_id
+    if plain and student_id not in (".", "..") and not student_id.startswith("."):
+        try:
+            student_id.encode("utf-8")
+            return student_id
+        except UnicodeEncodeError:
+            pass
+    digest = hashlib.sha256(encoded).hexdigest()[:16]
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in student_id[:40])
+    return f"{stem}-{digest}"
+
+
+def log_grader_error(out: Path, student_id: str, step: str, error: BaseException) -> None:
+    """Append the traceback of a grader fault to ``OUT/grader-errors.log`` (one block per fault)."""
+    import datetime
+    import traceback
+
+    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    text = "".join(traceback.format_exception(error))
+    block = f"== {stamp} student {student_id!r}: {step}\n{text}\n"
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ERROR_LOG, "a", encoding="utf-8", errors="replace") as handle:
+        handle.write(block)  # one write per block: blocks of parallel workers do not interleave
 
 
 class ExitStatus(enum.IntEnum):
@@ -88,39 +120,31 @@ def _manual_ids(results: Sequence[SubmissionResult]) -> list[tuple[str, float]]:
     return list(seen.items())
 
 
-def grades_csv(results: Sequence[SubmissionResult], manual: Mapping[str, Mapping[str, float]]) -> str:
-    """The text of ``grades.csv``.
+def grades_csv(results: Sequence[SubmissionResult]) -> str:
+    """The text of ``grades.csv``, from results with the gradebook merged in (``with_grading``).
 
-    Columns: ``student_id, score, max_score, status, reason, late, manual_pending, manual_max``, then one
-    column per manually graded cell (``<grade_id> (manual)``) holding the entered points or
-    ``awaiting review``. ``score``/``max_score`` are autograded points; a failed row has an empty score.
-
-    Args:
-        results: all results.
-        manual: entered manual scores, ``{student_id: {grade_id: points}}``.
+    Columns: ``student_id, score, max_score, status, reason, late, manual_pending, manual_max, overrides``,
+    then one column per manually graded cell (``<grade_id> (manual)``) holding the entered points or
+    ``awaiting review``. ``score``/``max_score`` are the tests' points (an overridden test counts the
+    instructor's points; ``overrides`` says which, from what, and why); a failed row has an empty score.
     """
     manual_cells = _manual_ids(results)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
         ["student_id", "score", "max_score", "status", "reason", "late", "manual_pending", "manual_max"]
+        + ["overrides"]
         + [f"{grade_id} (manual)" for grade_id, _ in manual_cells]
     )
     for r in results:
-        entered = manual.get(r.student_id, {})
         graded = r.status is Status.GRADED
-        pending, columns = 0.0, []
-        for grade_id, max_points in manual_cells:
+        columns = []
+        for grade_id, _max_points in manual_cells:
             cell = next((c for c in r.cells if c.grade_id == grade_id), None)
             if not graded or cell is None:
                 columns.append("")
-            elif grade_id in entered:
-                columns.append(f"{entered[grade_id]:g}")
-            elif cell.points is not None:
-                columns.append(f"{cell.points:g}")
             else:
-                columns.append("awaiting review")
-                pending += max_points
+                columns.append("awaiting review" if cell.points is None else f"{cell.points:g}")
         writer.writerow(
             [
                 r.student_id,
@@ -129,16 +153,32 @@ def grades_csv(results: Sequence[SubmissionResult], manual: Mapping[str, Mapping
                 str(r.status),
                 r.reason,
                 "yes" if r.lms and r.lms.late else "",
-                f"{pending:g}" if graded else "",
+                f"{r.manual_pending:g}" if graded else "",
                 f"{r.manual_max:g}" if graded else "",
+                override_text(r),
                 *columns,
             ]
         )
     return buffer.getvalue()
 
 
+def override_text(result: SubmissionResult) -> str:
+    """``grade-id: tests' points -> instructor's points (reason)`` per overridden test, ``; ``-joined."""
+    parts = []
+    for c in result.cells:
+        if c.overridden:
+            tests = "-" if c.auto_points is None else f"{c.auto_points:g}"
+            reason = f" ({c.override_reason})" if c.override_reason else ""
+            parts.append(f"{c.grade_id}: {tests} -> {c.points:g}{reason}")
+    return "; ".join(parts)
+
+
 def results_json(assignment: str, results: Sequence[SubmissionResult]) -> str:
-    """The text of ``results.json``: per student, per graded cell, points, max, passed and message."""
+    """The text of ``results.json``: per student, per graded cell, points, max, passed and message.
+
+    A cell a person graded also has ``comment`` (the grader's comment) and, when its tests' points were
+    overridden, ``override`` (``tests_points`` and ``reason``); ``points`` is then the instructor's.
+    """
     students = {}
     for r in results:
         students[r.student_id] = {
@@ -153,6 +193,12 @@ def results_json(assignment: str, results: Sequence[SubmissionResult]) -> str:
                     "passed": c.passed,
                     "manual": c.manual,
                     "message": c.message,
+                    **({"comment": c.comment} if c.comment else {}),
+                    **(
+                        {"override": {"tests_points": c.auto_points, "reason": c.override_reason}}
+                        if c.overridden
+                        else {}
+                    ),
                 }
                 for c in r.cells
             },
@@ -161,14 +207,12 @@ def results_json(assignment: str, results: Sequence[SubmissionResult]) -> str:
     return json.dumps({"assignment": assignment, "students": students}, indent=2, sort_keys=True) + "\n"
 
 
-def canvas_csv(
-    assignment: str, results: Sequence[SubmissionResult], manual: Mapping[str, Mapping[str, float]]
-) -> str:
+def canvas_csv(assignment: str, results: Sequence[SubmissionResult]) -> str:
     """A Canvas gradebook import file: Student, ID, SIS User ID, SIS Login ID, Section, one assignment column.
 
-    The score is autograded points plus manual points entered so far; a failed submission is left blank
-    (Canvas keeps the cell empty instead of recording a zero). Students without LMS ids (folder input)
-    use their folder name as both name and id.
+    The score is every point known so far (tests, overrides and entered manual points: results with the
+    gradebook merged in); a failed submission is left blank (Canvas keeps the cell empty instead of
+    recording a zero). Students without LMS ids (folder input) use their folder name as name and id.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -177,15 +221,6 @@ def canvas_csv(
     writer.writerow(["    Points Possible", "", "", "", "", f"{max_points:g}"])
     for r in results:
         name, user_id = (r.lms.name, r.lms.user_id) if r.lms else (r.student_id, r.student_id)
-        if r.status is Status.GRADED:
-            total = r.total + sum(manual.get(r.student_id, {}).values())
-            total += sum(
-                c.points or 0.0
-                for c in r.cells
-                if c.manual and c.grade_id not in manual.get(r.student_id, {})
-            )
-            value = f"{total:g}"
-        else:
-            value = ""
+        value = f"{r.total + r.manual_total:g}" if r.status is Status.GRADED else ""
         writer.writerow([name, user_id, "", "", "", value])
     return buffer.getvalue()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -38,6 +39,10 @@ class CellResult:
         passed: for an autograded test, whether it passed; ``None`` for manual cells.
         message: what a student reads (an error's type and message, never hidden test code).
         manual: whether the cell is graded by a person.
+        comment: the grader's comment (nbgrader's ``Comment.manual_comment``), shown in the feedback.
+        overridden: an instructor replaced the tests' points (``Grade.manual_score`` on a test cell).
+        auto_points: the tests' points when ``overridden``.
+        override_reason: why the points were overridden (``autograder review --override REASON``).
     """
 
     grade_id: str
@@ -46,6 +51,25 @@ class CellResult:
     passed: bool | None
     message: str = ""
     manual: bool = False
+    comment: str = ""
+    overridden: bool = False
+    auto_points: float | None = None
+    override_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Grading:
+    """What a person decided about one cell, as stored in the gradebook.
+
+    Attributes:
+        points: ``Grade.manual_score`` (None: nobody entered points); on a test cell it overrides the tests.
+        comment: ``Comment.manual_comment`` (formgrader's comment box), or ``""``.
+        reason: why a test cell's points were overridden, or ``""``.
+    """
+
+    points: float | None = None
+    comment: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +121,40 @@ class SubmissionResult:
     def manual_max(self) -> float:
         """Points in manually graded cells."""
         return float(sum(c.max_points for c in self.cells if c.manual))
+
+    @property
+    def manual_total(self) -> float:
+        """Points entered so far for manually graded cells."""
+        return float(sum(c.points or 0.0 for c in self.cells if c.manual))
+
+    @property
+    def manual_pending(self) -> float:
+        """Points of manually graded cells nobody has graded yet."""
+        return float(sum(c.max_points for c in self.cells if c.manual and c.points is None))
+
+    def with_grading(self, grading: Mapping[str, Grading]) -> SubmissionResult:
+        """This result with a person's decisions merged in (``{grade_id: Grading}`` from the gradebook).
+
+        Entered points replace a written answer's ``None`` and override a test's points (``overridden``,
+        the tests' points kept in ``auto_points``); comments and reasons travel with their cell.
+        """
+        if self.status is not Status.GRADED or not grading:
+            return self
+        cells = []
+        for cell in self.cells:
+            entry = grading.get(cell.grade_id)
+            if entry is None:
+                cells.append(cell)
+                continue
+            changes: dict[str, Any] = {"comment": entry.comment}
+            if entry.points is not None:
+                changes["points"] = entry.points
+                if cell.manual:
+                    changes["message"] = "graded by hand"  # no longer "awaiting review"
+                else:
+                    changes.update(overridden=True, auto_points=cell.points, override_reason=entry.reason)
+            cells.append(replace(cell, **changes))
+        return replace(self, cells=tuple(cells))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``from_dict`` reads it back)."""

@@ -102,3 +102,42 @@ def browser(tmp_path_factory):
     driver.set_script_timeout(60)
     yield driver
     driver.quit()
+
+
+# --- a small graded batch of the toy assignment (correct, untouched, partially wrong, not JSON) ---------
+
+TOY = ROOT / "tests" / "fixtures" / "autograder" / "source" / "toy"
+TOY_SUBMISSIONS = ROOT / "tests" / "fixtures" / "autograder" / "submissions"
+TOY_STUDENTS = ("correct", "untouched", "partially-wrong", "not-json")
+
+
+def autograder_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = 240):
+    """Run ``python -m autograder ARGS`` and return the completed process (text output)."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "autograder", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=timeout, env=env,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def toy_batch(tmp_path_factory) -> Path:
+    """A graded output folder of four toy submissions; copy it before changing anything in it."""
+    subs = tmp_path_factory.mktemp("toy-subs")
+    for student in TOY_STUDENTS:
+        (subs / student).mkdir()
+        shutil.copyfile(TOY_SUBMISSIONS / f"{student}.ipynb", subs / student / "toy.ipynb")
+    out = tmp_path_factory.mktemp("toy-graded") / "out"
+    done = autograder_cli("grade", str(TOY), str(subs), "--out", str(out))
+    assert done.returncode == 1, done.stderr  # not-json fails
+    return out
+
+
+@pytest.fixture
+def toy_out(toy_batch, tmp_path) -> Path:
+    """A private copy of :func:`toy_batch`'s output folder."""
+    target = tmp_path / "out"
+    shutil.copytree(toy_batch, target)
+    return target

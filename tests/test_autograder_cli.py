@@ -188,11 +188,11 @@ def test_manual_points_entered_by_command_survive_a_regrade(batch, tmp_path):
     subs, out = tmp_path / "subs", tmp_path / "out"
     shutil.copytree(batch[0] / "correct", subs / "correct")
     assert run("grade", str(TOY), str(subs), "--out", str(out)).returncode == 0
-    done = run("review", "toy", str(out), "--student", "correct", "--cell", "explain", "--points", "1.5")
+    done = run("review", str(TOY), str(out), "--student", "correct", "--cell", "explain", "--points", "1.5")
     assert done.returncode == 0, done.stderr
     assert read_grades(out)["correct"]["explain (manual)"] == "1.5"
     assert read_grades(out)["correct"]["manual_pending"] == "0"
-    bad = run("review", "toy", str(out), "--student", "correct", "--cell", "explain", "--points", "9")
+    bad = run("review", str(TOY), str(out), "--student", "correct", "--cell", "explain", "--points", "9")
     assert bad.returncode == 2 and "between 0 and 2" in bad.stderr
     assert run("grade", str(TOY), str(subs), "--out", str(out), "--force").returncode == 0
     assert read_grades(out)["correct"]["explain (manual)"] == "1.5"

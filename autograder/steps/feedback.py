@@ -250,15 +250,27 @@ def _points(cell: CellResult) -> str:
     return f"{cell.points:g} / {cell.max_points:g}"
 
 
+def _grader_note(cell: CellResult) -> str:
+    """What a person decided about the cell: an override of the tests' points, the grader's comment."""
+    text = ""
+    if cell.overridden:
+        tests = "no points" if cell.auto_points is None else f"{cell.auto_points:g}"
+        reason = f": {html.escape(cell.override_reason)}" if cell.override_reason else ""
+        text += f"\n<p>Points set by your instructor (the tests gave {tests}){reason}</p>"
+    if cell.comment:
+        text += f"\n<p>Comment from your grader:</p>\n<blockquote>{html.escape(cell.comment)}</blockquote>"
+    return text
+
+
 def _verdict(cell: CellResult) -> str:
     name = html.escape(cell.grade_id)
     if cell.manual:
-        return f"<p><strong>{name}</strong> (written answer): {_points(cell)}</p>"
+        return f"<p><strong>{name}</strong> (written answer): {_points(cell)}</p>" + _grader_note(cell)
     mark = "passed" if cell.passed else "failed"
     text = f"<p><strong>{name}</strong>: {mark}, {_points(cell)}</p>"
     if cell.message:
         text += f"\n<pre>{html.escape(cell.message)}</pre>"
-    return text
+    return text + _grader_note(cell)
 
 
 def _summary(result: SubmissionResult, assignment: str) -> str:
@@ -268,8 +280,10 @@ def _summary(result: SubmissionResult, assignment: str) -> str:
         for c in result.cells
     )
     manual = ""
-    if result.manual_max:
+    if result.manual_max and result.manual_pending:
         manual = f" (plus {result.manual_max:g} points of written answers, graded by hand)"
+    elif result.manual_max:
+        manual = f"; written answers: <strong>{result.manual_total:g} / {result.manual_max:g}</strong>"
     summary = (
         f"<h1>Feedback: {html.escape(assignment)}</h1>\n"
         f"<p>Student: <code>{html.escape(result.student_id)}</code>. Autograded score: "
