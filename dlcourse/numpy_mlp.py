@@ -1,10 +1,13 @@
 """A small multilayer perceptron for binary classification, in NumPy, trained by minibatch SGD.
 
 ``book/02_mlp`` uses it as a black box to train networks end to end; ``book/03_backprop`` derives the
-backward pass that :func:`mlp_gradients` implements and writes it again from scratch. Parameters live in a
-dict with the book's names ``W1, b1, W2, b2, ...``: ``W<l>`` has shape ``(units in, units out)`` and
-``b<l>`` shape ``(units out,)``, so a batch ``X`` of shape ``(n, d)`` flows as ``H = phi(X @ W1 + b1)``.
-The output layer has one unit with a sigmoid; the losses are averaged over the batch.
+backward pass that :func:`mlp_gradients` implements and writes it again from scratch. The notation is the
+book's (``book/00_intro``, Conventions). Parameters live in a dict with the book's names
+``W1, b1, W2, b2, ...``: ``W<l>`` is the matrix W^[l] of shape ``(units in, units out)``, so ``W1[k, j]`` is
+the weight from input k to hidden unit j (a Keras ``Dense`` kernel's layout), and ``b<l>`` has shape
+``(units out,)``. A batch ``X`` of shape ``(n, d)`` flows as ``Z1 = X @ W1 + b1`` (pre-activations Z^[1]),
+``A1 = phi(Z1)`` (activations A^[1], the H of a one-hidden-layer network), and so on up to the output
+logits. The output layer has one unit with a sigmoid; the losses are averaged over the batch.
 """
 
 from __future__ import annotations
@@ -16,23 +19,28 @@ import numpy as np
 
 __all__ = [
     "ACTIVATIONS",
+    "hidden_delta",
     "init_mlp",
+    "layer_gradients",
     "mlp_forward",
     "mlp_gradients",
     "mlp_loss",
+    "output_delta",
     "predict_proba",
+    "sigmoid",
     "train_mlp",
 ]
 
 Params = dict[str, np.ndarray]
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """The logistic sigmoid ``1 / (1 + exp(-z))``, elementwise, without overflow for large ``|z|``."""
+    return np.exp(-np.logaddexp(0.0, -np.asarray(z, dtype=np.float64)))
 
 
 def _sigmoid_grad(z: np.ndarray) -> np.ndarray:
-    s = _sigmoid(z)
+    s = sigmoid(z)
     return s * (1.0 - s)
 
 
@@ -50,7 +58,7 @@ def _relu_grad(z: np.ndarray) -> np.ndarray:
 
 #: name -> (activation, its derivative), both elementwise.
 ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
-    "sigmoid": (_sigmoid, _sigmoid_grad),
+    "sigmoid": (sigmoid, _sigmoid_grad),
     "tanh": (np.tanh, _tanh_grad),
     "relu": (_relu, _relu_grad),
 }
@@ -99,8 +107,8 @@ def mlp_forward(
         activation: the hidden layers' activation: ``"sigmoid"``, ``"tanh"`` or ``"relu"``.
 
     Returns:
-        ``(o, Z, A)``: the output logits of shape ``(n, 1)``; the pre-activations ``Z[l]`` of every
-        hidden layer; the layer outputs ``A[0] = X, A[1], ...`` (what each layer receives).
+        ``(z_out, Z, A)``: the output logits of shape ``(n, 1)``; the pre-activations ``Z[0] = Z^[1], ...``
+        of every hidden layer; the activations ``A[0] = X, A[1] = A^[1], ...`` (what each layer receives).
     """
     _check(activation)
     phi, _ = ACTIVATIONS[activation]
@@ -110,14 +118,14 @@ def mlp_forward(
     for layer in range(1, num_layers):
         Z.append(A[-1] @ params[f"W{layer}"] + params[f"b{layer}"])
         A.append(phi(Z[-1]))
-    o = A[-1] @ params[f"W{num_layers}"] + params[f"b{num_layers}"]
-    return o, Z, A
+    z_out = A[-1] @ params[f"W{num_layers}"] + params[f"b{num_layers}"]
+    return z_out, Z, A
 
 
 def predict_proba(params: Params, X: np.ndarray, activation: str = "sigmoid") -> np.ndarray:
     """The probability of class 1 for each row of ``X``, shape ``(n,)``."""
-    o, _, _ = mlp_forward(params, X, activation)
-    return _sigmoid(o).reshape(-1)
+    z_out, _, _ = mlp_forward(params, X, activation)
+    return sigmoid(z_out).reshape(-1)
 
 
 def mlp_loss(
@@ -125,13 +133,57 @@ def mlp_loss(
 ) -> float:
     """The mean loss over the batch: cross-entropy (log-loss) or squared error ``(p - y)**2 / 2``."""
     _check(activation, loss)
-    o, _, _ = mlp_forward(params, X, activation)
-    o = o.reshape(-1)
+    z_out, _, _ = mlp_forward(params, X, activation)
+    z = z_out.reshape(-1)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if loss == "cross_entropy":
-        # -[y log p + (1-y) log(1-p)] with p = sigmoid(o), written stably as log(1 + e^o) - y o.
-        return float(np.mean(np.logaddexp(0.0, o) - y * o))
-    return float(np.mean(0.5 * (_sigmoid(o) - y) ** 2))
+        # -[y log p + (1-y) log(1-p)] with p = sigmoid(z), written stably as log(1 + e^z) - y z.
+        return float(np.mean(np.logaddexp(0.0, z) - y * z))
+    return float(np.mean(0.5 * (sigmoid(z) - y) ** 2))
+
+
+def output_delta(z: np.ndarray, y: np.ndarray, loss: str = "cross_entropy") -> np.ndarray:
+    """The output error signal: delta = dL/dZ of the mean loss L over the n rows, for sigmoid outputs.
+
+    The 1/n of the average lives here (the book's convention): row i is ``(p_i - y_i) / n`` for the
+    cross-entropy and ``(p_i - y_i) p_i (1 - p_i) / n`` for the squared error, with ``p = sigmoid(z)``.
+
+    Args:
+        z: the output logits, shape ``(n, K)``.
+        y: the targets, same shape.
+        loss: ``"cross_entropy"`` or ``"squared"``.
+    """
+    if loss not in _LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {list(_LOSSES)}")
+    z = np.asarray(z, dtype=np.float64)
+    p = sigmoid(z)
+    error = p - np.asarray(y, dtype=np.float64)
+    n = z.shape[0]
+    return error / n if loss == "cross_entropy" else error * p * (1.0 - p) / n
+
+
+def hidden_delta(
+    delta_above: np.ndarray, W_above: np.ndarray, z: np.ndarray, activation: str = "sigmoid"
+) -> np.ndarray:
+    """One step down: ``delta = (delta_above @ W_above.T) * phi'(z)``, the error signal of a hidden layer.
+
+    Args:
+        delta_above: the error signal of the layer above, shape ``(n, units above)``.
+        W_above: the weights into the layer above, shape ``(units here, units above)``.
+        z: this layer's pre-activations, shape ``(n, units here)``.
+        activation: this layer's activation.
+    """
+    _check(activation)
+    _, phi_grad = ACTIVATIONS[activation]
+    return (delta_above @ W_above.T) * phi_grad(z)
+
+
+def layer_gradients(A_in: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A layer's ``(dW, db)`` from what came in and its error signal: ``A_in.T @ delta`` and the column sums.
+
+    Plain sums over the examples, since ``delta`` already holds the 1/n of the mean loss.
+    """
+    return A_in.T @ delta, delta.sum(axis=0)
 
 
 def mlp_gradients(
@@ -139,27 +191,22 @@ def mlp_gradients(
 ) -> Params:
     """Backpropagation: the gradient of :func:`mlp_loss` with respect to every parameter.
 
-    With ``delta`` the gradient of the summed loss with respect to a layer's pre-activation, the output
-    delta is ``p - y`` (cross-entropy) or ``(p - y) p (1 - p)`` (squared error); going down, a hidden
-    layer's delta is ``(delta_above @ W_above.T) * phi'(Z)``; each ``W`` gets ``A_below.T @ delta / n``
-    and each ``b`` the column means of ``delta``.
+    With ``delta`` the gradient of the mean loss with respect to a layer's pre-activations (so it holds the
+    1/n), the output delta is :func:`output_delta`; going down, a hidden layer's delta is
+    :func:`hidden_delta`, ``(delta_above @ W_above.T) * phi'(Z)``; each layer's ``W`` and ``b`` get
+    :func:`layer_gradients`, ``A_in.T @ delta`` and the column sums of ``delta``.
 
     Returns:
         A dict shaped like ``params``.
     """
     _check(activation, loss)
-    _, phi_grad = ACTIVATIONS[activation]
-    o, Z, A = mlp_forward(params, X, activation)
-    n = o.shape[0]
-    y = np.asarray(y, dtype=np.float64).reshape(-1, 1)
-    p = _sigmoid(o)
-    delta = p - y if loss == "cross_entropy" else (p - y) * p * (1.0 - p)
+    z_out, Z, A = mlp_forward(params, X, activation)
+    delta = output_delta(z_out, np.asarray(y, dtype=np.float64).reshape(-1, 1), loss)
     grads: Params = {}
     for layer in range(_num_layers(params), 0, -1):
-        grads[f"W{layer}"] = A[layer - 1].T @ delta / n
-        grads[f"b{layer}"] = delta.mean(axis=0)
+        grads[f"W{layer}"], grads[f"b{layer}"] = layer_gradients(A[layer - 1], delta)
         if layer > 1:
-            delta = (delta @ params[f"W{layer}"].T) * phi_grad(Z[layer - 2])
+            delta = hidden_delta(delta, params[f"W{layer}"], Z[layer - 2], activation)
     return {k: grads[k] for k in params}
 
 

@@ -49,34 +49,71 @@ RUN_TIMEOUT = 3600
 
 @dataclass(frozen=True)
 class Expected:
-    """The cells a wrong submission must fail, each with a fragment of the message it must show."""
+    """The cells a wrong submission must fail, each with a fragment of the message it must show.
+
+    ``points_lost`` is the autograded total those cells are worth, stated here so that a change of points or
+    of the failing cells shows up as a deliberate edit.
+    """
 
     failing: dict[str, str]
+    points_lost: float = 0.0
 
 
 #: homework -> scenario (fixture file stem) -> expected outcome. Every other autograded cell passes.
 EXPECTED: dict[str, dict[str, Expected]] = {
     "hw1_backprop": {
-        "missing-w-oj": Expected({"hidden-layer-grads": "missing w_oj factor", "training": "accuracy"}),
+        "missing-w-jo": Expected({"hidden-layer-grads": "missing w_jo factor", "training": "w_jo"}, 8),
         "forgot-activation-derivative": Expected(
-            {"hidden-layer-grads": "forgot the derivative of the hidden activation", "training": "accuracy"}
+            {
+                "hidden-layer-grads": "forgot the derivative of the hidden activation",
+                "training": "sigmoid_grad(Z1)",
+            },
+            8,
         ),
-        "transposed-gradient": Expected({"output-layer-grads": "dW2 is transposed", "training": ""}),
+        # dW2 of shape (1, m) is broadcast in the update: W2 becomes (m, m) without an error.
+        "transposed-gradient": Expected(
+            {"output-layer-grads": "dW2 is transposed", "training": "silently broadcast"}, 7
+        ),
         "naive-sigmoid": Expected({}),
+        # Each of the three functions is wrong alone (their product trains correctly): each message names 1/n.
+        "per-example-delta": Expected(
+            {
+                "output-delta": "the 1/n of the average lives in delta2",
+                "output-layer-grads": "dW2 is n = 5 times too small",
+                "hidden-layer-grads": "dW1 is n = 6 times too small",
+            },
+            9,
+        ),
+        # A wrong loss costs the loss only: output-delta compares with the reference losses.
+        "squared-error-without-half": Expected({"losses": "keep the factor 1/2"}, 2),
+        # Zero-size arrays (np.allclose of empty arrays is True): caught by the shape checks.
+        "empty-arrays": Expected({"forward-sums": "returned shapes (0,) and (0,)"}, 2),
+        # The book's code (dlcourse.numpy_mlp) in the answer cells: full marks.
+        "book-code": Expected({}),
     },
     "hw2_mnist": {
-        "sparse-loss": Expected({"compile-settings": "use categorical_crossentropy", "test-accuracy": ""}),
+        "sparse-loss": Expected(
+            {"compile-settings": "use categorical_crossentropy", "test-accuracy": ""}, 11
+        ),
         # Without softmax the outputs are not probabilities and training goes nowhere (accuracy ~0.27).
         "wrong-activation": Expected(
-            {"architecture": "the output layer must use softmax", "test-accuracy": "is below 0.97"}
+            {"architecture": "the output layer must use softmax", "test-accuracy": "is below 0.97"}, 12
         ),
     },
     "hw3_imdb": {
-        "float64-vectorizer": Expected({"vectorize": "return float32"}),
+        "float64-vectorizer": Expected({"vectorize": "return float32"}, 4),
         "baseline-not-compiled": Expected(
-            {"baseline-model": "build_baseline must also compile the model", "best-model": ""}
+            {"baseline-model": "build_baseline must also compile the model", "best-model": ""}, 9
         ),
     },
+}
+
+#: hw1 cells whose answers the ``book-code`` fixture writes with the book's code, and the graded cells that
+#: test the same quantities.
+BOOK_CODE_CELLS = {
+    "sigmoid-answer": ("sigmoid", "sigmoid-grad"),
+    "forward-matrix-answer": ("forward-matrix",),
+    "backprop-answer": ("output-delta", "output-layer-grads", "hidden-layer-grads"),
 }
 
 
@@ -350,7 +387,27 @@ def test_wrong_submission_loses_exactly_the_right_cells_with_a_helpful_message(h
         assert autograded[grade_id]["points"] == 0 and autograded[grade_id]["passed"] is False
         assert fragment in autograded[grade_id]["message"], autograded[grade_id]["message"]
     lost = sum(autograded[gid]["max"] for gid in expected.failing)
+    assert lost == expected.points_lost, (
+        f"the failing cells are worth {lost} points, not {expected.points_lost}"
+    )
     assert float(row["score"]) == _autograded_max(homework) - lost
+
+
+def test_hw1_answered_with_the_books_code_gets_full_points_for_those_quantities(graded):
+    """Is reusing the book's code ever penalized by a convention (weight layout, where the 1/n lives)?
+
+    The ``book-code`` submission answers hw1's sigmoid, forward pass and backpropagation cells with
+    ``dlcourse.numpy_mlp``, the implementation ``book/03_backprop`` derives and checks; every test of those
+    quantities, hidden ones included, must give it full points.
+    """
+    submission = nbformat.read(factory.path("hw1_backprop", "book-code"), as_version=4)
+    answers = {nb_meta(c).get("grade_id"): c.source for c in submission.cells if nb_meta(c).get("solution")}
+    for answer_cell in BOOK_CODE_CELLS:
+        assert "dlcourse" in answers[answer_cell] and "np." not in answers[answer_cell], answer_cell
+    cells = graded("hw1_backprop").cells["book-code"]
+    for graded_ids in BOOK_CODE_CELLS.values():
+        for grade_id in graded_ids:
+            assert cells[grade_id]["points"] == cells[grade_id]["max"], (grade_id, cells[grade_id]["message"])
 
 
 # ------------------------------------------------------------------------------------- nbgrader agrees

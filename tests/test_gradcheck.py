@@ -34,12 +34,12 @@ class TinyNet:
     def grads(self, W1, slip=None):
         H = sigmoid(self.X @ W1 + self.b1)
         p = sigmoid(H @ self.W2 + self.b2)
-        delta_o = (p - self.y) * p * (1 - p)  # dl/do, shape (n, 1)
+        delta2 = (p - self.y) * p * (1 - p)  # dl/dz2 (a summed loss), shape (n, 1)
         if slip == "sign":
-            delta_o = -delta_o
-        w_o = np.ones_like(self.W2) if slip == "missing-w_oj" else self.W2
-        delta_h = (delta_o @ w_o.T) * H * (1 - H)
-        grad = self.X.T @ delta_h  # (d, hidden); d == hidden so a transpose keeps the shape
+            delta2 = -delta2
+        w2 = np.ones_like(self.W2) if slip == "missing-w_jo" else self.W2
+        delta1 = (delta2 @ w2.T) * H * (1 - H)
+        grad = self.X.T @ delta1  # (d, hidden); d == hidden so a transpose keeps the shape
         return grad.T if slip == "transpose" else grad
 
 
@@ -77,7 +77,7 @@ def test_correct_backprop_gradient_passes():
     assert err < GOOD
 
 
-@pytest.mark.parametrize("slip", ["missing-w_oj", "sign", "transpose"])
+@pytest.mark.parametrize("slip", ["missing-w_jo", "sign", "transpose"])
 def test_classic_backprop_slips_are_caught(slip):
     net = TinyNet(seed=3)
     err = check_gradient(lambda W: net.loss(W1=W), lambda W: net.grads(W, slip=slip), net.W1)
