@@ -184,14 +184,6 @@ def grading(out: Path, assignment: str) -> dict[str, dict[str, Grading]]:
     return result
 
 
-def manual_scores(out: Path, assignment: str) -> dict[str, dict[str, float]]:
-    """Manual scores entered so far: ``{student_id: {grade_id: points}}`` ({} without a database)."""
-    return {
-        student: {grade_id: g.points for grade_id, g in cells.items() if g.points is not None}
-        for student, cells in grading(out, assignment).items()
-    }
-
-
 def set_manual_score(
     out: Path,
     assignment: str,

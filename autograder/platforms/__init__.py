@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import api
+from autograder import api, reports
 from autograder.errors import UsageError
 from autograder.results import SubmissionResult
 from autograder.source import Assignment, load_assignment
@@ -121,6 +121,9 @@ def grade_upload(
         source / "solutions" / settings.assignment, scratch / "students", out=scratch / "out", root=source,
         sandbox_mode=settings.sandbox_mode,
     )  # fmt: skip
+    log = scratch / "out" / reports.ERROR_LOG
+    if log.is_file():  # the instructor reads the platform's log of the grading script; students do not
+        print(log.read_text(encoding="utf-8", errors="replace"))
     return load_assignment(source / "solutions" / settings.assignment, root=source), report.results[0]
 
 

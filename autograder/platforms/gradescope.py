@@ -153,9 +153,6 @@ def run(root: Path) -> int:
         except UsageError as error:
             print(f"autograder: cannot grade here: {error}", file=sys.stderr)
             return 2
-        log = Path(tmp) / "out" / "grader-errors.log"
-        if log.is_file():  # the instructor reads run_autograder's output; students do not
-            print(log.read_text(encoding="utf-8", errors="replace"))
     payload = results(result, assignment, settings, time.monotonic() - start)
     reports.write_atomic(root / "results" / "results.json", json.dumps(payload, indent=1) + "\n")
     print(f"{result.student_id}: {result.status} {result.total:g} / {result.max_total:g}")

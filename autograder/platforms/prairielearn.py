@@ -161,9 +161,6 @@ def run(source: Path, root: Path) -> int:
         except UsageError as error:
             print(f"autograder: cannot grade here: {error}", file=sys.stderr)
             return 2
-        log = Path(tmp) / "out" / "grader-errors.log"
-        if log.is_file():
-            print(log.read_text(encoding="utf-8", errors="replace"))
     reports.write_atomic(root / "results" / "results.json", json.dumps(results(result), indent=1) + "\n")
     print(f"{result.student_id}: {result.status} {result.total:g} / {result.max_total:g}")
     return 0
