@@ -143,7 +143,7 @@ def _new_axes(ax, figsize):
     import matplotlib.pyplot as plt
 
     if ax is None:
-        fig, ax = plt.subplots(figsize=figsize)
+        _, ax = plt.subplots(figsize=figsize)
     ax.set_aspect("equal")
     ax.axis("off")
     return ax.figure, ax
@@ -154,7 +154,9 @@ def _node(ax, xy, label, *, dropped=False, color="black", fill="white", fontsize
 
     style = {"ls": (0, (2, 2)), "ec": "0.6", "fc": "0.95"} if dropped else {"ec": color, "fc": fill}
     ax.add_patch(Circle(xy, radius, lw=1.4, zorder=3, **style))
-    ax.text(*xy, label, ha="center", va="center", fontsize=fontsize, zorder=4, color="0.6" if dropped else "black")
+    ax.text(
+        *xy, label, ha="center", va="center", fontsize=fontsize, zorder=4, color="0.6" if dropped else "black"
+    )
     if dropped:
         r = radius * 0.75
         ax.plot([xy[0] - r, xy[0] + r], [xy[1] - r, xy[1] + r], color="0.45", lw=1.2, zorder=5)
@@ -162,9 +164,20 @@ def _node(ax, xy, label, *, dropped=False, color="black", fill="white", fontsize
 
 
 def _arrow(
-    ax, start, end, *, color="black", lw=1.0, rad=0.0, label=None, at=0.5, offset=(0.0, 0.0), radius=_NODE_RADIUS, **text
+    ax,
+    start,
+    end,
+    *,
+    color="black",
+    lw=1.0,
+    rad=0.0,
+    label=None,
+    at=0.5,
+    offset=(0.0, 0.0),
+    radius=_NODE_RADIUS,
+    **text,
 ):
-    """An arrow between two node centres (clipped at their circles), optionally labelled at fraction ``at``."""
+    """An arrow between two node centres, clipped at their circles, labelled at fraction ``at``."""
     from matplotlib.patches import Circle, FancyArrowPatch
 
     ax.add_patch(
@@ -240,8 +253,8 @@ def network_labels(sizes: Sequence[int], input_name: str = "X") -> list[list[str
         raise ValueError("a network needs at least an input and an output layer")
     labels = [[f"{input_name}_{k}" for k in range(1, sizes[0] + 1)]]
     hidden = sizes[1:-1]
-    for l, n in enumerate(hidden, start=1):
-        labels.append([f"h_{j}" if len(hidden) == 1 else f"h^{{[{l}]}}_{j}" for j in range(1, n + 1)])
+    for layer, n in enumerate(hidden, start=1):
+        labels.append([f"h_{j}" if len(hidden) == 1 else f"h^{{[{layer}]}}_{j}" for j in range(1, n + 1)])
     labels.append(["p"] if sizes[-1] == 1 else [f"p_{o}" for o in range(1, sizes[-1] + 1)])
     return labels
 
@@ -294,18 +307,18 @@ def draw_network(
     fig, ax = _new_axes(ax, (1.9 * len(sizes) + 0.8, 0.75 * max(sizes) + 0.9))
     # Smaller layers are spread out over the height of the largest (at most 1.5 times the spacing).
     columns = [
-        _column(n, l * gap, spacing * min(1.5, (max(sizes) - 1) / (n - 1)) if n > 1 else spacing)
-        for l, n in enumerate(sizes)
+        _column(n, layer * gap, spacing * min(1.5, (max(sizes) - 1) / (n - 1)) if n > 1 else spacing)
+        for layer, n in enumerate(sizes)
     ]
-    for l in range(1, len(sizes)):
-        for k, start in enumerate(columns[l - 1], start=1):
-            for j, end in enumerate(columns[l], start=1):
-                if (l - 1, k) in dropped_set or (l, j) in dropped_set:
+    for layer in range(1, len(sizes)):
+        for k, start in enumerate(columns[layer - 1], start=1):
+            for j, end in enumerate(columns[layer], start=1):
+                if (layer - 1, k) in dropped_set or (layer, j) in dropped_set:
                     continue
-                hot = (l, k, j) in highlight_set
-                label = f"${weight_label(l, k, j, sizes[l])}$" if weight_labels or hot else None
+                hot = (layer, k, j) in highlight_set
+                label = f"${weight_label(layer, k, j, sizes[layer])}$" if weight_labels or hot else None
                 # Labels sit near where the arrows fan out (the side with more arrows per unit).
-                at = 0.28 if sizes[l] >= sizes[l - 1] else 0.62
+                at = 0.28 if sizes[layer] >= sizes[layer - 1] else 0.62
                 _arrow(
                     ax,
                     start,
@@ -316,14 +329,14 @@ def draw_network(
                     at=at,
                     fontsize=9 if not hot else 10,
                 )
-    for l, column in enumerate(columns):
+    for layer, column in enumerate(columns):
         for j, xy in enumerate(column, start=1):
-            name = labels[l][j - 1]
-            _node(ax, xy, f"${name}$", dropped=(l, j) in dropped_set, fontsize=8 if "[" in name else 10)
+            name = labels[layer][j - 1]
+            _node(ax, xy, f"${name}$", dropped=(layer, j) in dropped_set, fontsize=8 if "[" in name else 10)
     names = ["inputs"] + ["hidden"] * (len(sizes) - 2) + ["output"]
     top = max(c[0][1] for c in columns) + 0.55
-    for l, name in enumerate(names):
-        ax.text(l * gap, top, name, ha="center", va="bottom", fontsize=9, color="0.3")
+    for layer, name in enumerate(names):
+        ax.text(layer * gap, top, name, ha="center", va="bottom", fontsize=9, color="0.3")
     ax.set_xlim(-0.5, (len(sizes) - 1) * gap + 0.5)
     ax.set_ylim(-top - 0.1, top + 0.45)
     if title:
@@ -337,15 +350,17 @@ def dropout_draw(sizes: Sequence[int], rate: float, seed: int) -> list[tuple[int
     Dropout acts on hidden layers only (as in ``book/07_regularization``); used with :func:`draw_network`.
     """
     rng = np.random.default_rng(seed)
-    return [(l, j) for l in range(1, len(sizes) - 1) for j in range(1, sizes[l] + 1) if rng.random() < rate]
+    hidden = range(1, len(sizes) - 1)
+    return [(layer, j) for layer in hidden for j in range(1, sizes[layer] + 1) if rng.random() < rate]
 
 
 def draw_backprop_graph(ax=None):
     """Draw the computational graph of one hidden weight's gradient in ``book/03_backprop``.
 
-    Forward values flow left to right along the chain ``w^{[1]}_{1j} -> z^{[1]}_j -> h_j -> z^{[2]} -> p -> l``
-    (with ``w^{[2]}_j`` entering ``z^{[2]}`` from below); each forward arrow carries the local derivative
-    that the backward pass multiplies by, and the orange arrows underneath carry the error signals
+    Forward values flow left to right along the chain
+    ``w^{[1]}_{1j} -> z^{[1]}_j -> h_j -> z^{[2]} -> p -> l``, with ``w^{[2]}_j`` entering ``z^{[2]}`` from
+    above; each forward arrow carries the local derivative that the backward pass multiplies by, and the
+    orange arrows underneath carry the error signals
     ``dl/d(.)`` back from the loss. The link ``z^{[2]} -> h_j``, whose local derivative ``w^{[2]}_j`` a
     slide forgot, is highlighted.
 
@@ -365,7 +380,14 @@ def draw_backprop_graph(ax=None):
     gap = 1.9
     chain = [(i * gap, 0.0) for i in range(len(names))]
     for i, (xy, name) in enumerate(zip(chain, names, strict=True)):
-        _node(ax, xy, f"${name}$", fontsize=9 if "[" in name else 11, fill="0.92" if i == 0 else "white", radius=0.27)
+        _node(
+            ax,
+            xy,
+            f"${name}$",
+            fontsize=9 if "[" in name else 11,
+            fill="0.92" if i == 0 else "white",
+            radius=0.27,
+        )
     for i in range(len(names) - 1):
         hot = local[i] == r"w^{[2]}_j"
         _arrow(
@@ -394,10 +416,21 @@ def draw_backprop_graph(ax=None):
     w2 = (chain[3][0] - 0.9, 1.25)
     _node(ax, w2, "$w^{[2]}_j$", fontsize=9, fill="0.92", radius=0.27)
     _arrow(ax, w2, chain[3], label="$h_j$", at=0.5, offset=(-0.25, 0.0), radius=0.27, fontsize=10)
-    ax.text(0.0, 1.35, "forward: values, left to right;\nlabel = local derivative of the arrow", fontsize=9,
-            va="center")
-    ax.text(0.0, -1.55, "backward: error signals, right to left (each = the one to its right × the local derivative)",
-            fontsize=9, color=_BACKWARD, va="center")
+    ax.text(
+        0.0,
+        1.35,
+        "forward: values, left to right;\nlabel = local derivative of the arrow",
+        fontsize=9,
+        va="center",
+    )
+    ax.text(
+        0.0,
+        -1.55,
+        "backward: error signals, right to left (each = the one to its right times the local derivative)",
+        fontsize=9,
+        color=_BACKWARD,
+        va="center",
+    )
     ax.set_xlim(-0.5, chain[-1][0] + 0.5)
     ax.set_ylim(-1.85, 1.75)
     return fig
@@ -459,24 +492,37 @@ def plot_penalty_geometry(
     for ax, penalty in zip(axes, ("l2", "l1"), strict=True):
         best = constrained_optimum(center, curvature, penalty, radius)
         level = curvature[0] * (best[0] - center[0]) ** 2 + curvature[1] * (best[1] - center[1]) ** 2
-        ax.contour(W1, W2, loss, levels=level * np.array([0.25, 0.5, 1.0, 1.6, 2.4]), colors="0.45",
-                   linewidths=0.8)
+        ax.contour(
+            W1, W2, loss, levels=level * np.array([0.25, 0.5, 1.0, 1.6, 2.4]), colors="0.45", linewidths=0.8
+        )
         ax.contour(W1, W2, loss, levels=[level], colors="C0", linewidths=1.6)
         if penalty == "l2":
             region = Circle((0, 0), radius, fc="C1", ec="C1", alpha=0.35, lw=1.5)
             name = r"L2: disc $w_1^2 + w_2^2 \leq t^2$"
         else:
             r = radius
-            region = Polygon([(r, 0), (0, r), (-r, 0), (0, -r)], closed=True, fc="C2", ec="C2", alpha=0.35, lw=1.5)
+            region = Polygon(
+                [(r, 0), (0, r), (-r, 0), (0, -r)], closed=True, fc="C2", ec="C2", alpha=0.35, lw=1.5
+            )
             name = r"L1: diamond $|w_1| + |w_2| \leq t$"
         ax.add_patch(region)
         ax.plot(*center, "k+", ms=10, mew=2)
-        ax.annotate("minimum of the loss", center, xytext=(center[0] - 1.6, center[1] + 1.2), fontsize=8,
-                    arrowprops={"arrowstyle": "->", "lw": 0.8})
+        ax.annotate(
+            "minimum of the loss",
+            center,
+            xytext=(center[0] - 1.6, center[1] + 1.2),
+            fontsize=8,
+            arrowprops={"arrowstyle": "->", "lw": 0.8},
+        )
         ax.plot(*best, "o", color=_HIGHLIGHT, ms=7)
-        ax.annotate(f"constrained optimum\n$w = ({best[0]:.2f},\\ {best[1]:.2f})$", best,
-                    xytext=(best[0] - 0.4, best[1] - 1.7), fontsize=8, color=_HIGHLIGHT,
-                    arrowprops={"arrowstyle": "->", "lw": 0.8, "color": _HIGHLIGHT})
+        ax.annotate(
+            f"constrained optimum\n$w = ({best[0]:.2f},\\ {best[1]:.2f})$",
+            best,
+            xytext=(best[0] - 0.4, best[1] - 1.7),
+            fontsize=8,
+            color=_HIGHLIGHT,
+            arrowprops={"arrowstyle": "->", "lw": 0.8, "color": _HIGHLIGHT},
+        )
         ax.axhline(0, color="0.7", lw=0.6)
         ax.axvline(0, color="0.7", lw=0.6)
         ax.set_xlim(-lim, lim)
