@@ -121,6 +121,93 @@ def test_notebook_pages_offer_their_notebook_for_download(html_dir, page):
     assert all(not c.outputs for c in code), f"{name} ships outputs"
 
 
+# --- figures: every image says what it shows --------------------------------------------------------
+
+
+class _Figures(HTMLParser):
+    """Collects every ``<img>`` (its alt text, and the id and caption of the ``<figure>`` around it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[dict[str, str | None]] = []
+        self._figure: dict[str, str] | None = None
+        self._in_caption = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "figure":
+            self._figure = {"id": a.get("id") or "", "caption": ""}
+            self._first_image = len(self.images)
+        elif tag == "figcaption" and self._figure is not None:
+            self._in_caption = True
+        elif tag == "img":
+            self.images.append({"src": a.get("src"), "alt": a.get("alt"), "figure": None, "caption": None})
+
+    def handle_endtag(self, tag):
+        if tag == "figcaption":
+            self._in_caption = False
+        elif tag == "figure" and self._figure is not None:
+            for image in self.images[self._first_image :]:
+                image["figure"] = self._figure["id"]
+                image["caption"] = " ".join(self._figure["caption"].split())
+            self._figure = None
+
+    def handle_data(self, data):
+        if self._in_caption and self._figure is not None:
+            self._figure["caption"] += data
+
+
+def _images(html_dir: Path, page: str) -> list[dict[str, str | None]]:
+    parser = _Figures()
+    parser.feed(_page_html(html_dir, page).read_text(encoding="utf-8"))
+    return parser.images
+
+
+_FILE_NAME = re.compile(r"(_images/|\.(png|jpe?g|svg|gif|webp)\b)", re.I)
+
+# The pictures drawn by dlcourse.plotting: page -> figure name -> words its caption must contain.
+PICTURES = {
+    "book/01_perceptron": {"fig-unit": "One unit"},
+    "book/02_mlp": {"fig-mlp": "one-hidden-layer network"},
+    "book/03_backprop": {"fig-backprop-graph": "computational graph", "fig-forgotten-weight": "slide forgot"},
+    "book/07_regularization": {"fig-dropout-draws": "two random draws", "fig-l1-l2-geometry": "L1 diamond"},
+}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_image_has_alt_text_that_says_what_it_shows(html_dir, page):
+    for image in _images(html_dir, page):
+        alt = (image["alt"] or "").strip()
+        assert len(alt) >= 20, f"{page}: {image['src']} has alt text {alt!r}"
+        assert not _FILE_NAME.search(alt), f"{page}: {image['src']} has a file name as alt text: {alt!r}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_plot_is_a_captioned_figure(html_dir, page):
+    plots = [i for i in _images(html_dir, page) if "_images/" in (i["src"] or "")]
+    for image in plots:
+        assert image["figure"], f"{page}: {image['src']} is not in a named figure"
+        assert len(image["caption"] or "") >= 20, f"{page}: {image['src']} has caption {image['caption']!r}"
+    names = [i["figure"] for i in plots]
+    assert len(names) == len(set(names)), f"{page}: figure names repeat: {names}"
+
+
+@pytest.mark.parametrize("page", sorted(PICTURES))
+def test_network_pictures_are_on_their_pages(html_dir, page):
+    figures = {i["figure"]: i for i in _images(html_dir, page) if i["figure"]}
+    for name, words in PICTURES[page].items():
+        assert name in figures, f"{name} missing from {page} (figures there: {sorted(figures)})"
+        assert words in figures[name]["caption"], figures[name]["caption"]
+        assert figures[name]["src"].startswith("../_images/"), (
+            "the picture is not an image rendered by the page"
+        )
+
+
+def test_the_book_has_its_pictures(html_dir):
+    images = [i for page in PAGES for i in _images(html_dir, page) if "_images/" in (i["src"] or "")]
+    assert len(images) >= 26 + 6, f"{len(images)} plots in the book"
+
+
 # --- the browser (fixture in conftest.py) ----------------------------------------------------------
 
 
