@@ -92,19 +92,34 @@ EXPECTED: dict[str, dict[str, Expected]] = {
         "book-code": Expected({}),
     },
     "hw2_mnist": {
-        "sparse-loss": Expected(
-            {"compile-settings": "use categorical_crossentropy", "test-accuracy": ""}, 11
-        ),
-        # Without softmax the outputs are not probabilities and training goes nowhere (accuracy ~0.27).
+        "sparse-loss": Expected({"compile-settings": "use categorical_crossentropy", "test-accuracy": ""}, 9),
+        # Without softmax `model` is not the specified network: its accuracy is not even looked at.
         "wrong-activation": Expected(
-            {"architecture": "the output layer must use softmax", "test-accuracy": "is below 0.97"}, 12
+            {"architecture": "the output layer must use softmax", "test-accuracy": "the network of Part 2"},
+            10,
         ),
+        # The same settings spelled as Keras objects: full marks.
+        "keras-objects": Expected({}),
+        # The public test images stored in the weights, never trained (it scores 1.0 on the test set).
+        "memorized-test-set": Expected({"test-accuracy": "the network of Part 2"}, 6),
+        # fit called twice: the last History says 3 epochs, the optimizer took 5 epochs of batches.
+        "fit-twice": Expected({"test-accuracy": "call fit once"}, 6),
+        # The validation images trained on too: the optimizer's step count shows it.
+        "validation-in-training": Expected({"test-accuracy": "which includes the validation images"}, 6),
+        # The test images as the validation set: the split is not the training set's.
+        "test-set-as-validation": Expected({"validation-split": "no test image"}, 2),
     },
     "hw3_imdb": {
-        "float64-vectorizer": Expected({"vectorize": "return float32"}, 4),
+        "float64-vectorizer": Expected({"vectorize": "store float32 values"}, 4),
         "baseline-not-compiled": Expected(
-            {"baseline-model": "build_baseline must also compile the model", "best-model": ""}, 9
+            {"baseline-model": "build_baseline must also compile the model", "best-model": ""}, 7
         ),
+        # Chooses on val_loss, which includes the L2 penalty (the test's own runs tell it apart).
+        "val-loss-selection": Expected({"best-model": "choose on val_bce"}, 4),
+        # One more epoch after the chosen ones: the optimizer's step count shows it.
+        "trained-again": Expected({"best-model": "call fit once, on x_train"}, 4),
+        # The first 10,000 test reviews as the validation set.
+        "test-set-as-validation": Expected({"validation-split": "no test review"}, 2),
     },
 }
 
@@ -489,3 +504,38 @@ def test_plain_nbgrader_autograde_gives_hw1_the_autograders_scores(graded, tmp_p
         for student, cells in result.cells.items()
     }
     assert nbgrader_scores == ours
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """The names a cell binds (assignments, definitions, imports) and the names it reads."""
+    import ast
+
+    bound, read = set(), set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, (ast.Store, ast.Del)) else read).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return bound, read
+
+
+@pytest.mark.parametrize("homework", KERAS_HOMEWORKS)
+def test_no_test_cell_reads_a_name_another_test_cell_binds(homework):
+    """Does every test cell stand alone? A name another test cell binds may be missing (that cell failed
+    before binding it) or stand in for the student's value of the same name (the verifier looks a name
+    up in the student's notebook only when no test cell bound it)."""
+    tests = {
+        nb_meta(c)["grade_id"]: _names(c.source)
+        for c in _notebook("solutions", homework).cells
+        if c.cell_type == "code" and nb_meta(c).get("grade") and not nb_meta(c).get("solution")
+    }
+    shared = {}
+    for grade_id, (bound, read) in tests.items():
+        others = set().union(*(b for other, (b, _) in tests.items() if other != grade_id))
+        if (read - bound) & others:
+            shared[grade_id] = sorted((read - bound) & others)
+    assert not shared, f"test cells reading names other test cells bind: {shared}"

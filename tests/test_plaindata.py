@@ -318,3 +318,56 @@ def test_a_rebuild_leaves_keras_settings_and_random_state_as_it_found_them(monke
         pass  # set_weights([]) on a model with weights
     assert keras.config.floatx() == "float32"
     assert (random.random(), np.random.random()) == expected
+
+
+def test_sparse_matrices_cross_as_their_arrays_and_keep_format_and_values():
+    """Does chapter 6's CSR multi-hot matrix reach the verifier (it used to end in a TransferError)?"""
+    import scipy.sparse
+
+    from dlcourse.text import multi_hot_csr
+
+    reviews = multi_hot_csr([[1, 14, 22, 14], [], [0, 9999]], num_words=10000)
+    back = _round_trip({"x": reviews, "rows": [reviews[:1]]})
+    assert type(back["x"]) is scipy.sparse.csr_matrix and back["x"].shape == (3, 10000)
+    assert back["x"].dtype == np.float32 and (back["x"] != reviews).nnz == 0
+    assert back["rows"][0].shape == (1, 10000)
+    for value in (reviews.tocoo(), reviews.tocsc(), scipy.sparse.csr_array(reviews), reviews.tolil()):
+        again = _round_trip(value)
+        assert type(again) is type(value) and np.array_equal(again.toarray(), value.toarray())
+
+
+def test_a_forged_sparse_matrix_is_refused():
+    """Arrays that do not describe a matrix of the stated shape never become one."""
+    import scipy.sparse
+
+    tree, blob = plaindata.encode(scipy.sparse.csr_matrix(np.eye(3, dtype=np.float32)))
+    for part, value, message in [
+        ("shape", [3, 2], "malformed sparse matrix"),  # column index 2 outside a 3 x 2 matrix
+        ("shape", [-1, 3], r"malformed sparse matrix \(shape\)"),
+        ("shape", [2, 3], "lengths"),  # 4 row pointers for 2 rows
+        ("format", "pickle", "malformed sparse matrix"),
+    ]:
+        forged = json.loads(json.dumps(tree))
+        forged["__sparse__"][part] = value
+        with pytest.raises(TransferError, match=message):
+            plaindata.decode(forged, blob, models=None)
+    forged = json.loads(json.dumps(tree))
+    forged["__sparse__"]["indptr"] = forged["__sparse__"]["data"]  # float row pointers
+    with pytest.raises(TransferError, match="types"):
+        plaindata.decode(forged, blob, models=None)
+
+
+def test_a_models_optimizer_iterations_cross_so_a_second_fit_shows():
+    """A budget check reads how many batches the optimizer really took, not the last History's length."""
+    import keras
+
+    model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
+    x = np.random.default_rng(0).normal(size=(10, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("float32")
+    assert int(_round_trip(model).optimizer.iterations) == 0
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0)  # 3 batches per epoch
+    history = model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    copy = _round_trip(model)
+    assert len(history.history["loss"]) == 1 and int(copy.optimizer.iterations) == 9
+    assert np.array_equal(copy.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -21,7 +21,13 @@ What crosses, with its exact type kept (``isinstance(x, float)`` answers the sam
   only be called on the model's tensors, with ``True``, ``False`` or ``None`` for flags such as
   ``training`` (no strings, numbers or objects). Only then is it rebuilt with safe mode, inside a
   :class:`KerasState` that puts Keras's settings and random state back afterwards, so a test calls
-  ``predict`` on a copy the student's code never touched;
+  ``predict`` on a copy the student's code never touched. The optimizer's iteration count comes along
+  (``model.optimizer.iterations``: how many batches the model was really trained on, however many times
+  ``fit`` was called), so a test can check a training budget from what happened;
+* a SciPy sparse matrix or array (``scipy.sparse``, any format): its CSR arrays (``data``, ``indices``,
+  ``indptr``, which travel like any other array) and its shape; the verifier checks that they describe a
+  valid matrix before rebuilding it in the original format (IMDb's multi-hot reviews, as the book builds
+  them with ``dlcourse.text.multi_hot_csr``);
 * a Keras ``History``: its ``history``, ``params`` and ``epoch``;
 * a function or class of the student's: a *reference* (``{"__remote__": n}``); the verifier turns it into a
   proxy whose call is a request to the student's process, with the arguments and the result encoded
@@ -31,8 +37,8 @@ Anything else arrives as :class:`Unsupported`, which raises :class:`TransferErro
 student) as soon as a test uses it. The verifier never sends it a reference of its own: a function passed
 *to* student code cannot cross.
 
-This file imports only the standard library and NumPy (Keras lazily), and nothing from ``autograder``: the
-runner loads it by path inside the sandbox.
+This file imports only the standard library and NumPy (Keras and SciPy lazily), and nothing from
+``autograder``: the runner loads it by path inside the sandbox.
 """
 
 from __future__ import annotations
@@ -65,8 +71,8 @@ class Unsupported:
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise TransferError(
             f"the test needs a {self._type_name} object from your code, which the grader cannot receive: "
-            "return NumPy arrays, numbers, strings, lists, tuples, dicts, a Keras Sequential or functional "
-            "model, or a History"
+            "return NumPy arrays, SciPy sparse matrices, numbers, strings, lists, tuples, dicts, a Keras "
+            "Sequential or functional model, or a History"
         )
 
     def __getattr__(self, name: str) -> Any:
@@ -78,6 +84,31 @@ class Unsupported:
 
     def __repr__(self) -> str:
         return f"<{self._type_name} object the grader cannot receive>"
+
+
+#: SciPy's sparse formats: a value of one of them crosses as CSR and is turned back into its format.
+SPARSE_FORMATS = ("csr", "csc", "coo", "bsr", "dia", "lil", "dok")
+
+
+def _is_sparse(value: Any) -> bool:
+    """Whether ``value`` is a SciPy sparse matrix or array (without importing SciPy when it cannot be)."""
+    if not (type(value).__module__ or "").startswith("scipy.sparse"):
+        return False
+    import scipy.sparse
+
+    return scipy.sparse.issparse(value)
+
+
+def _optimizer_iterations(model: Any) -> int | None:
+    """How many batches the model's optimizer has applied (None when it has no optimizer yet)."""
+    optimizer = getattr(model, "optimizer", None)
+    iterations = getattr(optimizer, "iterations", None)
+    if iterations is None:
+        return None
+    try:
+        return int(np.asarray(iterations))
+    except (TypeError, ValueError):
+        return None
 
 
 def _keras_kind(value: Any) -> str | None:
@@ -137,6 +168,19 @@ class Encoder:
             return self._array(value)
         if isinstance(value, np.generic) and not isinstance(value, np.object_):
             return {"__npscalar__": self._array(np.asarray(value))["__ndarray__"]}
+        if _is_sparse(value):
+            csr = value.tocsr()
+            fmt = value.format if value.format in SPARSE_FORMATS else "csr"
+            return {
+                "__sparse__": {
+                    "format": fmt,
+                    "array": not isinstance(value, _sparse_matrix_type()),
+                    "shape": [int(n) for n in csr.shape],
+                    "data": self._array(np.asarray(csr.data))["__ndarray__"],
+                    "indices": self._array(np.asarray(csr.indices))["__ndarray__"],
+                    "indptr": self._array(np.asarray(csr.indptr))["__ndarray__"],
+                }
+            }
         keras_kind = _keras_kind(value)
         if keras_kind == "history":
             return {
@@ -160,6 +204,7 @@ class Encoder:
                     "config": config,
                     "compile": json.dumps(compiled, default=str) if compiled is not None else None,
                     "weights": [self._array(np.asarray(w))["__ndarray__"] for w in value.get_weights()],
+                    "iterations": _optimizer_iterations(value) if compiled is not None else None,
                 }
             }
         if callable(value) and self.refer is not None:
@@ -168,6 +213,37 @@ class Encoder:
         if self.strict:
             raise TransferError(f"a {name} object cannot be sent to student code: send plain data")
         return {"__unsupported__": name}
+
+
+def _sparse_matrix_type() -> type:
+    import scipy.sparse
+
+    return scipy.sparse.spmatrix
+
+
+def _rebuild_sparse(spec: Any, array: Callable[[Any], np.ndarray]) -> Any:
+    """The sparse matrix ``spec`` describes, after checking that its arrays form a valid CSR matrix."""
+    import scipy.sparse
+
+    if not isinstance(spec, dict) or spec.get("format") not in SPARSE_FORMATS:
+        raise TransferError("malformed sparse matrix")
+    shape = spec.get("shape")
+    if not (isinstance(shape, list) and len(shape) == 2 and all(type(n) is int and n >= 0 for n in shape)):
+        raise TransferError("malformed sparse matrix (shape)")
+    data, indices, indptr = (array(spec.get(part)) for part in ("data", "indices", "indptr"))
+    numeric = data.dtype.kind in "biufc"
+    integral = indices.dtype.kind in "iu" and indptr.dtype.kind in "iu"
+    if not (numeric and integral and data.ndim == indices.ndim == indptr.ndim == 1):
+        raise TransferError("malformed sparse matrix (its arrays' types)")
+    if len(indptr) != shape[0] + 1 or len(data) != len(indices):
+        raise TransferError("malformed sparse matrix (its arrays' lengths)")
+    try:
+        kind = scipy.sparse.csr_array if spec.get("array") is True else scipy.sparse.csr_matrix
+        matrix = kind((data, indices, indptr), shape=tuple(shape))
+        matrix.check_format(full_check=True)  # row pointers that only grow, column indices inside the shape
+        return matrix.asformat(spec["format"])
+    except (ValueError, TypeError, IndexError, OverflowError) as error:
+        raise TransferError(f"malformed sparse matrix: {error}") from None
 
 
 def pack(arrays: list[np.ndarray]) -> bytes:
@@ -573,6 +649,9 @@ def _rebuild_model(spec: dict, arrays: Any, allowed: ModelAllowList | None) -> A
             model.set_weights([arrays[f"arr_{i}"] for i in spec["weights"]])
             if compile_config is not None:
                 model.compile_from_config(compile_config)
+                iterations = spec.get("iterations")
+                if type(iterations) is int and iterations >= 0 and model.optimizer is not None:
+                    model.optimizer.iterations.assign(iterations)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise TransferError(f"the model could not be rebuilt from its configuration: {error}") from None
     finally:
@@ -634,6 +713,8 @@ class Decoder:
             for i, item in enumerate(items):
                 out[i] = item
             return out.reshape(tuple(body))
+        if tag == "__sparse__":
+            return _rebuild_sparse(body, self._array)
         if tag == "__keras_history__":
             import keras
 
