@@ -6,9 +6,10 @@ Per homework (``--hw1``, ``--hw2``, ``--hw3``: submissions in the batch, ``0`` s
   plain Python process (an IPython shell, no sandbox, no kernel), ``--floor-runs`` times: wall seconds and
   CPU seconds (user + system) of that process, imports included;
 * the **grading cost** of ``autograder grade`` with ``--workers 1`` and ``--workers`` = cores (fresh output
-  folders): wall time of the batch, core-seconds per submission (wall x workers / submissions) and CPU
-  seconds per submission (every process the run started: grader, workers, sandboxes), each as a ratio to
-  the floor, and the throughput of the cores run over one worker;
+  folders): wall time of the batch, core-seconds per submission (wall x workers / submissions) as a ratio
+  to the floor's wall time, and the throughput of the cores run over one worker (a run's CPU seconds are
+  not reported: the sandboxes' processes die in their PID namespaces and their time does not reach the
+  run's usage, even through the subreaper ``timed`` sets up, so the figure would undercount);
 * with ``--nbgrader``, the wall time of ``nbgrader autograde`` (defaults, except a 600 s cell timeout for
   Keras) on the same batch in a fresh course folder, and whether both tools gave every student the same
   autograded score (they may differ only where nbgrader zeroes a test for writing to stderr).
@@ -232,12 +233,12 @@ def bench(assignment: str, count: int, work: Path, *, mix: str, runs: int, nbgra
     rows: dict[str, dict[str, str]] = {}
     walls = {}
     for workers in sorted({1, cores}):
-        wall, cpu, rows = run_autograder(assignment, subs, work / f"{assignment}-out-{workers}", workers)
+        wall, _cpu, rows = run_autograder(assignment, subs, work / f"{assignment}-out-{workers}", workers)
         walls[workers] = wall
-        core_s, cpu_s = wall * workers / count, cpu / count
+        core_s = wall * workers / count
         print(
             f"  autograder --workers {workers}  {wall:6.1f} s  per submission {core_s:6.2f} core-s "
-            f"({core_s / floor_wall:4.2f}x floor)  {cpu_s:6.2f} s CPU ({cpu_s / floor_cpu:4.2f}x floor)"
+            f"({core_s / floor_wall:4.2f}x floor)"
         )
     if cores > 1:
         print(f"  throughput --workers {cores} / --workers 1: {walls[1] / walls[cores]:4.2f}x")
