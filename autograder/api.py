@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import multiprocessing
+import os
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,7 @@ def _new_runner(role: str) -> sandbox.Runner:
         preload=preload,
         isolation=_WORKER["isolation"],
         role=role,
+        threads=_WORKER.get("threads"),
     )
 
 
@@ -85,7 +87,41 @@ def _close_spare() -> None:
         spare.close()
 
 
-def _init_worker(folder: str, root: str, timeout: float | None, out: str, mode: str) -> None:
+def thread_budget(workers: int) -> int:
+    """Threads each worker's sandboxes may use so that ``workers`` of them share this machine's cores."""
+    return max(1, len(os.sched_getaffinity(0)) // workers)
+
+
+def fit_workers(workers: int, limits: sandbox.Limits, available: int | None) -> tuple[int, str]:
+    """How many workers fit in ``available`` bytes of memory, each holding two sandboxes at their caps.
+
+    Returns:
+        The workers to start (at most ``workers``) and a one-line notice when fewer than asked.
+
+    Raises:
+        UsageError: not even one worker fits (the kernel's OOM killer would choose what dies).
+    """
+    per_worker = limits.worker_resident_bytes
+    if available is None or workers * per_worker <= available:
+        return workers, ""
+    gib = 1024**3
+    caps = f"{limits.resident_cap / gib:g} + {limits.for_role('verifier').resident_cap / gib:g} GiB"
+    fit = available // per_worker
+    if fit < 1:
+        raise UsageError(
+            f"not enough memory to grade: one worker's sandboxes may hold {caps} (the notebook's and the "
+            f"tests' resident caps) and {available / gib:.1f} GiB is available; free memory, or lower "
+            "resident_gb / verifier_resident_gb in autograder.toml to the measured peaks."
+        )
+    return fit, (
+        f"note: grading with {fit} worker(s), not {workers}: each may hold {caps} (resident caps) and "
+        f"{available / gib:.1f} GiB of memory is available"
+    )
+
+
+def _init_worker(
+    folder: str, root: str, timeout: float | None, out: str, mode: str, threads: int | None = None
+) -> None:
     sandbox.die_with_parent()  # a killed grader takes its workers (and their sandboxes) with it
     assignment = load_assignment(folder, root=Path(root))
     _WORKER.update(
@@ -93,6 +129,7 @@ def _init_worker(folder: str, root: str, timeout: float | None, out: str, mode: 
         out=Path(out),
         keep_warm=True,
         isolation=sandbox.Isolation(mode, sandbox.default_expose()),
+        threads=threads,
     )
     multiprocessing.util.Finalize(None, _close_spare, exitpriority=10)
 
@@ -308,8 +345,16 @@ def grade(
         on_result=on_result, students=students,
     )  # fmt: skip
     results = dict(plan.done)
+    if plan.todo:
+        wanted = min(workers, len(plan.todo))
+        workers, notice = fit_workers(wanted, loaded.config.limits, sandbox.cgroups.available_memory())
+        if notice:
+            print(notice, file=sys.stderr)
     if plan.todo and (workers == 1 or len(plan.todo) == 1):
-        _WORKER.update(assignment=loaded, out=out_path, keep_warm=len(plan.todo) > 1, isolation=isolation)
+        _WORKER.update(
+            assignment=loaded, out=out_path, keep_warm=len(plan.todo) > 1, isolation=isolation,
+            threads=thread_budget(1),
+        )  # fmt: skip
         try:
             for i, sub in enumerate(plan.todo):
                 _WORKER["keep_warm"] = i < len(plan.todo) - 1
@@ -321,11 +366,12 @@ def grade(
             _close_spare()
             _WORKER.clear()
     elif plan.todo:
+        threads = thread_budget(min(workers, len(plan.todo)))
         with concurrent.futures.ProcessPoolExecutor(
             max_workers=min(workers, len(plan.todo)),
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(str(loaded.folder), str(root_path), timeout, str(out_path), sandbox_mode),
+            initargs=(str(loaded.folder), str(root_path), timeout, str(out_path), sandbox_mode, threads),
         ) as pool:
             futures = {pool.submit(_grade_job, sub): sub for sub in plan.todo}
             for future in concurrent.futures.as_completed(futures):

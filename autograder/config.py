@@ -5,8 +5,11 @@ Every setting has a default here, once. Example (all keys optional)::
     [limits]
     cell_timeout = 300          # seconds one cell may run (Keras homeworks need minutes)
     submission_timeout = 1800   # seconds for the whole notebook
-    memory_gb = 8               # address-space limit of the notebook's process
+    memory_gb = 8               # address-space limit of each process of the notebook's sandbox
+    resident_gb = 2             # resident memory of the whole sandbox (its cgroup, tmpfs included;
+                                # default: memory_gb when that is set, else 2)
     verifier_memory_gb = 4      # the same for the process that runs the tests (default: memory_gb)
+    verifier_resident_gb = 1    # (default: verifier_memory_gb when that is set, else resident_gb)
     max_notebook_mb = 20        # larger files are refused with a reason
     disk_mb = 512               # the sandbox's working folder and /tmp (RAM-backed), each
     max_processes = 512         # processes and threads of the sandbox's uid (RLIMIT_NPROC)
@@ -87,11 +90,14 @@ DEFAULT_MODELS = ModelAllowList(
 )  # fmt: skip
 
 
+DEFAULT_RESIDENT_BYTES = 2 * 1024**3  # a sandbox's resident memory unless autograder.toml says otherwise
+
+
 @dataclass(frozen=True)
 class GradingConfig:
     """All settings that shape how one assignment is graded."""
 
-    limits: Limits = field(default_factory=Limits)
+    limits: Limits = field(default_factory=lambda: Limits(resident_bytes=DEFAULT_RESIDENT_BYTES))
     max_notebook_bytes: int = 20 * 1024**2
     preload: tuple[str, ...] = ("numpy",)
     env_passthrough: tuple[str, ...] = DEFAULT_ENV
@@ -115,7 +121,9 @@ class GradingConfig:
             "cell_timeout": self.limits.cell_timeout,
             "submission_timeout": self.limits.submission_timeout,
             "memory_bytes": self.limits.memory_bytes,
+            "resident_bytes": self.limits.resident_bytes,
             "verifier_memory_bytes": self.limits.verifier_memory_bytes,
+            "verifier_resident_bytes": self.limits.verifier_resident_bytes,
             "disk_bytes": self.limits.disk_bytes,
             "max_processes": self.limits.max_processes,
             "max_notebook_bytes": self.max_notebook_bytes,
@@ -130,7 +138,9 @@ _KNOWN = {
         "cell_timeout",
         "submission_timeout",
         "memory_gb",
+        "resident_gb",
         "verifier_memory_gb",
+        "verifier_resident_gb",
         "max_notebook_mb",
         "disk_mb",
         "max_processes",
@@ -198,8 +208,11 @@ def load_config(folder: Path) -> GradingConfig:
     feedback = data.get("feedback", {})
     models = _models(path, data.get("models", {}))
     platforms = data.get("platforms", {})
+    gib = lambda key: int(float(limits_in[key]) * 1024**3) if key in limits_in else None  # noqa: E731
     try:
         defaults = GradingConfig()
+        # An assignment that sets only memory_gb (written before the two were apart) keeps it as both.
+        resident = gib("resident_gb") or gib("memory_gb") or defaults.limits.resident_bytes
         limits = Limits(
             cell_timeout=float(limits_in.get("cell_timeout", defaults.limits.cell_timeout)),
             submission_timeout=float(limits_in.get("submission_timeout", defaults.limits.submission_timeout)),
@@ -208,11 +221,9 @@ def load_config(folder: Path) -> GradingConfig:
             ),
             disk_bytes=int(float(limits_in.get("disk_mb", defaults.limits.disk_bytes / 1024**2)) * 1024**2),
             max_processes=int(limits_in.get("max_processes", defaults.limits.max_processes)),
-            verifier_memory_bytes=(
-                int(float(limits_in["verifier_memory_gb"]) * 1024**3)
-                if "verifier_memory_gb" in limits_in
-                else None
-            ),
+            resident_bytes=resident,
+            verifier_memory_bytes=gib("verifier_memory_gb"),
+            verifier_resident_bytes=gib("verifier_resident_gb") or gib("verifier_memory_gb"),
         )
         config = GradingConfig(
             limits=limits,

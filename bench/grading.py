@@ -1,15 +1,24 @@
-"""Benchmark: this autograder against plain ``nbgrader autograde`` on the same batch of submissions.
+"""Benchmark: what grading costs against the notebooks' own compute, and against plain ``nbgrader autograde``.
 
-Builds 40 hw1 submissions (correct, partially wrong from ``tests/fixtures/submissions/hw1_backprop``,
-untouched, broken files) and 8 hw2 submissions in a temporary folder, then times
+Per homework (``--hw1``, ``--hw2``, ``--hw3``: submissions in the batch, ``0`` skips it), prints
 
-* ``nbgrader autograde`` (defaults, except a 600 s cell timeout for Keras) in a fresh course folder, and
-* ``autograder grade`` with ``--workers 1`` and ``--workers 2`` (fresh output folders),
+* the **compute floor**: the source notebook's code cells, hidden tests included, executed in order in one
+  plain Python process (an IPython shell, no sandbox, no kernel), ``--floor-runs`` times: wall seconds and
+  CPU seconds (user + system) of that process, imports included;
+* the **grading cost** of ``autograder grade`` with ``--workers 1`` and ``--workers`` = cores (fresh output
+  folders): wall time of the batch, core-seconds per submission (wall x workers / submissions) as a ratio
+  to the floor's wall time, and the throughput of the cores run over one worker (a run's CPU seconds are
+  not reported: the sandboxes' processes die in their PID namespaces and their time does not reach the
+  run's usage, even through the subreaper ``timed`` sets up, so the figure would undercount);
+* with ``--nbgrader``, the wall time of ``nbgrader autograde`` (defaults, except a 600 s cell timeout for
+  Keras) on the same batch in a fresh course folder, and whether both tools gave every student the same
+  autograded score (they may differ only where nbgrader zeroes a test for writing to stderr).
 
-and prints wall times, the ratios, and whether both tools gave every student the same autograded score
-(they may differ only where nbgrader zeroes a test for writing to stderr).
+The batch is ``--mix correct`` (default: every submission the solution's answers, what the floor measures)
+or ``--mix mixed`` (correct, partially wrong from ``tests/fixtures/submissions``, untouched, broken files).
 
-Usage: ``python bench/grading.py [--hw1 40] [--hw2 8]`` from the repository root (``--hw2 0`` skips Keras).
+Usage: ``python bench/grading.py [--hw1 20] [--hw2 4] [--hw3 0] [--mix correct] [--nbgrader]`` from the
+repository root.
 
 ``--what scale`` measures grading at scale instead (see README, "Grading at scale"):
 
@@ -21,7 +30,13 @@ Usage: ``python bench/grading.py [--hw1 40] [--hw2 8]`` from the repository root
   and from it the projected wall time of ``--project`` (default 5000) hw2 submissions on ``--nodes``
   nodes of ``--cores`` cores each (one grading worker per core; memory permitting, see hw2's limits).
 
-Timings on a shared machine are inflated by whatever else runs; compare ratios from one run.
+``--what peaks`` grades the solution and the fixtures of ``tests/fixtures/submissions/<hw>`` of each homework
+asked for (``--hw1 1 --hw2 1 --hw3 1``) with one worker, and prints the peak resident memory of each role's
+sandbox (its cgroup) and the peak address space of its largest process: what ``autograder.toml``'s limits
+are set from.
+
+Timings on a shared machine are inflated by whatever else runs (the load average is printed before and
+after); compare ratios from one run.
 """
 
 from __future__ import annotations
@@ -60,10 +75,15 @@ def _solved(assignment: str) -> nbformat.NotebookNode:
     return nb
 
 
-def build_batch(assignment: str, count: int, target: Path) -> dict[str, str]:
-    """Write ``count`` student folders; return student -> kind."""
+def build_batch(assignment: str, count: int, target: Path, mix: str = "mixed") -> dict[str, str]:
+    """Write ``count`` student folders (``mix``: ``mixed`` or ``correct``); return student -> kind."""
     loaded = load_assignment(assignment, root=ROOT)
     solved = _solved(assignment)
+    if mix == "correct":
+        for i in range(count):
+            (target / f"student{i:02d}").mkdir(parents=True)
+            nbformat.write(solved, target / f"student{i:02d}" / f"{assignment}.ipynb")
+        return {f"student{i:02d}": "correct" for i in range(count)}
     wrong = sorted((ROOT / "tests" / "fixtures" / "submissions" / assignment).glob("*.ipynb"))
     syntax = copy.deepcopy(solved)
     next(
@@ -95,6 +115,71 @@ def build_batch(assignment: str, count: int, target: Path) -> dict[str, str]:
     return kinds
 
 
+FLOOR_SCRIPT = """
+import sys, nbformat
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+failed = []
+for cell in nbformat.read(sys.argv[1], as_version=4).cells:
+    if cell.cell_type == "code" and not shell.run_cell(cell.source).success:
+        failed.append(cell.metadata.get("nbgrader", {}).get("grade_id", "?"))
+if failed:
+    raise SystemExit(f"cells failed: {failed}")
+"""
+
+
+# Runs a command as a child subreaper: processes it orphans (a sandbox's init and runner, whose parent is
+# killed first when a sandbox is closed) are reparented to it and reaped, so their CPU time is counted.
+REAPER = """
+import ctypes, os, resource, subprocess, sys
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+code = subprocess.Popen(sys.argv[2:]).wait()
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+os.write(int(sys.argv[1]), f"{usage.ru_utime + usage.ru_stime}".encode())
+sys.exit(code)
+"""
+
+
+def timed(argv: list[str], **kwargs) -> tuple[float, float, int]:
+    """Run ``argv`` to its end; return wall seconds, CPU seconds (it and every process it started, those
+    it orphaned included) and the exit code."""
+    read, write = os.pipe()
+    start = time.monotonic()
+    process = subprocess.Popen([sys.executable, "-c", REAPER, str(write), *argv], pass_fds=(write,), **kwargs)
+    os.close(write)
+    code = process.wait()
+    seconds = time.monotonic() - start
+    with os.fdopen(read) as handle:
+        cpu = float(handle.read() or "nan")
+    return seconds, cpu, code
+
+
+def floor(assignment: str, work: Path, runs: int) -> tuple[float, float]:
+    """The notebooks' own compute: the source notebook (hidden tests included) in one plain process.
+
+    Returns:
+        The median wall seconds and CPU seconds of ``runs`` runs, imports included.
+    """
+    folder = work / f"{assignment}-floor"
+    shutil.copytree(ROOT / "solutions" / assignment, folder)
+    walls, cpus = [], []
+    for _ in range(runs):
+        wall, cpu, code = timed(
+            [sys.executable, "-c", FLOOR_SCRIPT, f"{assignment}.ipynb"], cwd=folder,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        if code != 0:
+            raise SystemExit(f"the source notebook of {assignment} does not run in a plain process")
+        walls.append(wall)
+        cpus.append(cpu)
+    return sorted(walls)[runs // 2], sorted(cpus)[runs // 2]
+
+
 def run_nbgrader(assignment: str, subs: Path, work: Path) -> tuple[float, dict[str, float]]:
     """Time ``nbgrader autograde`` on the batch (release step not timed); return seconds and scores."""
     course = work / "nbgrader-course"
@@ -123,40 +208,57 @@ def run_nbgrader(assignment: str, subs: Path, work: Path) -> tuple[float, dict[s
     return seconds, scores
 
 
-def run_autograder(assignment: str, subs: Path, out: Path, workers: int) -> tuple[float, dict[str, str]]:
-    """Time ``autograder grade`` on the batch; return seconds and the grades.csv rows."""
-    start = time.monotonic()
-    subprocess.run(
+def run_autograder(
+    assignment: str, subs: Path, out: Path, workers: int
+) -> tuple[float, float, dict[str, str]]:
+    """Time ``autograder grade`` on the batch; return wall seconds, CPU seconds and the grades.csv rows."""
+    wall, cpu, _code = timed(
         [sys.executable, "-m", "autograder", "grade", assignment, str(subs), "--out", str(out),
          "--workers", str(workers), "--force"],
-        cwd=ROOT, capture_output=True, check=False,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    seconds = time.monotonic() - start
     with open(out / "grades.csv", newline="") as handle:
-        return seconds, {row["student_id"]: row for row in csv.DictReader(handle)}
+        return wall, cpu, {row["student_id"]: row for row in csv.DictReader(handle)}
 
 
-def bench(assignment: str, count: int, work: Path) -> None:
-    """Build, grade three ways, and print the figures for one homework."""
+def bench(assignment: str, count: int, work: Path, *, mix: str, runs: int, nbgrader: bool) -> None:
+    """Build the batch, measure the floor, grade it (and with nbgrader), and print the figures."""
     subs = work / f"{assignment}-subs"
-    kinds = build_batch(assignment, count, subs)
-    mix = ", ".join(sorted({k.split(":")[0] for k in kinds.values()}))
-    print(f"\n{assignment}: {count} submissions ({mix})")
+    kinds = build_batch(assignment, count, subs, mix)
+    kinds_text = ", ".join(sorted({k.split(":")[0] for k in kinds.values()}))
+    cores = os.cpu_count() or 1
+    print(f"\n{assignment}: {count} submissions ({kinds_text}), load average {os.getloadavg()[0]:.1f}")
+    floor_wall, floor_cpu = floor(assignment, work, runs)
+    print(f"  floor (source notebook, one plain process)  {floor_wall:6.2f} s wall  {floor_cpu:6.2f} s CPU")
+    rows: dict[str, dict[str, str]] = {}
+    walls = {}
+    for workers in sorted({1, cores}):
+        wall, _cpu, rows = run_autograder(assignment, subs, work / f"{assignment}-out-{workers}", workers)
+        walls[workers] = wall
+        core_s = wall * workers / count
+        print(
+            f"  autograder --workers {workers}  {wall:6.1f} s  per submission {core_s:6.2f} core-s "
+            f"({core_s / floor_wall:4.2f}x floor)"
+        )
+    if cores > 1:
+        print(f"  throughput --workers {cores} / --workers 1: {walls[1] / walls[cores]:4.2f}x")
+    failed = sum(1 for row in rows.values() if row["status"] != "graded")
+    full = sum(1 for row in rows.values() if row["status"] == "graded" and row["score"] == row["max_score"])
+    print(f"  autograder: {full} full marks, {failed} not graded (with a reason)")
+    if not nbgrader:
+        return
     nb_seconds, nb_scores = run_nbgrader(assignment, subs, work)
-    print(f"  nbgrader autograde           {nb_seconds:7.1f} s")
-    rows = {}
-    for workers in (1, 2):
-        seconds, rows = run_autograder(assignment, subs, work / f"{assignment}-out-{workers}", workers)
-        print(f"  autograder --workers {workers}       {seconds:7.1f} s   ratio nbgrader/autograder = "
-              f"{nb_seconds / seconds:4.2f}x")  # fmt: skip
+    print(
+        f"  nbgrader autograde  {nb_seconds:6.1f} s   nbgrader / autograder: "
+        + ", ".join(f"{nb_seconds / walls[w]:4.2f}x at --workers {w}" for w in sorted(walls))
+    )
     differ = []
     for student, kind in kinds.items():
         ours = rows[student]
         theirs = nb_scores.get(student, float("nan"))
         if ours["status"] == "graded" and float(ours["score"]) != theirs:
             differ.append(f"{student} ({kind}): autograder {ours['score']} vs nbgrader {theirs:g}")
-    failed = sum(1 for row in rows.values() if row["status"] == "failed")
-    print(f"  autograder: {failed} failed with a reason; scores differing from nbgrader: {len(differ)}")
+    print(f"  scores differing from nbgrader: {len(differ)}")
     for line in differ:
         print(f"    {line}")
 
@@ -256,24 +358,82 @@ def bench_scale(hw1: int, hw2: int, project: int, nodes: list[int], cores: int, 
             )
 
 
+def peaks(assignment: str, work: Path) -> None:
+    """Peak resident memory (the sandbox's cgroup) and address space (the largest process) per role.
+
+    Grades the solution and every fixture of ``tests/fixtures/submissions/<assignment>`` with one worker
+    in this process; each sandbox is measured just before it is closed.
+    """
+    from autograder import api, sandbox
+
+    subs = work / f"{assignment}-peaks"
+    build_batch(assignment, 1, subs, "correct")
+    for i, fixture in enumerate(sorted((ROOT / "tests" / "fixtures" / "submissions" / assignment).glob("*"))):
+        (subs / f"fixture{i}").mkdir()
+        shutil.copyfile(fixture, subs / f"fixture{i}" / f"{assignment}.ipynb")
+    found: dict[str, list[tuple[int, int]]] = {"student": [], "verifier": []}
+    close = sandbox.Runner.close
+
+    def measured_close(runner: sandbox.Runner) -> None:
+        if runner.cgroup is not None:
+            resident = max(
+                int((f / name).read_text())
+                for f in runner.cgroup.folders
+                for name in ("memory.max_usage_in_bytes", "memory.peak")
+                if (f / name).exists()
+            )
+            space = 0
+            for folder in runner.cgroup.folders:
+                for pid in (folder / "cgroup.procs").read_text().split():
+                    status = Path(f"/proc/{pid}/status").read_text() if Path(f"/proc/{pid}").exists() else ""
+                    vm = [
+                        int(line.split()[1]) * 1024
+                        for line in status.splitlines()
+                        if line.startswith("VmPeak")
+                    ]
+                    space = max([space, *vm])
+            found[runner.role].append((resident, space))
+        close(runner)
+
+    sandbox.Runner.close = measured_close
+    try:
+        api.grade(assignment, subs, out=work / f"{assignment}-peaks-out", root=ROOT, force=True)
+    finally:
+        sandbox.Runner.close = close
+    print(f"\n{assignment}: peaks over {len(found['student'])} submissions (solution and fixtures)")
+    for role, values in found.items():
+        if values:
+            print(
+                f"  {role:8s} resident {max(r for r, _ in values) / 1024**3:5.2f} GiB   "
+                f"address space {max(a for _, a in values) / 1024**3:5.2f} GiB"
+            )
+
+
 def main() -> None:
     """Parse arguments and run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    what = "compare: against nbgrader (default); scale: local pool vs Dask, hw2 projection"
-    parser.add_argument("--what", choices=["compare", "scale"], default="compare", help=what)
+    what = (
+        "compare: floor, cost and nbgrader (default); scale: local pool vs Dask, hw2 projection; "
+        "peaks: the sandboxes' peak memory"
+    )
+    parser.add_argument("--what", choices=["compare", "scale", "peaks"], default="compare", help=what)
     parser.add_argument(
-        "--hw1", type=int, help="hw1_backprop submissions (default 40; 200 with --what scale)"
+        "--hw1", type=int, help="hw1_backprop submissions (default 20; 200 with --what scale)"
     )
     parser.add_argument(
-        "--hw2", type=int, help="hw2_mnist submissions (default 8; 4 with --what scale; 0 skips)"
+        "--hw2", type=int, help="hw2_mnist submissions (default 4; 4 with --what scale; 0 skips)"
     )
+    parser.add_argument("--hw3", type=int, default=0, help="hw3_imdb submissions (default 0: skipped)")
+    parser.add_argument("--mix", choices=["correct", "mixed"], default="correct", help="the batch (compare)")
+    parser.add_argument("--floor-runs", type=int, default=3, help="runs of the floor; the median counts")
+    parser.add_argument("--nbgrader", action="store_true", help="also time nbgrader autograde (compare)")
     parser.add_argument("--project", type=int, default=5000, help="hw2 submissions to project (scale)")
     parser.add_argument("--nodes", default="1,10,50", help="node counts to project for (scale)")
     parser.add_argument("--cores", type=int, default=8, help="cores per node (scale)")
     args = parser.parse_args()
     scale = args.what == "scale"
-    hw1 = args.hw1 if args.hw1 is not None else (200 if scale else 40)
-    hw2 = args.hw2 if args.hw2 is not None else (4 if scale else 8)
+    hw1 = args.hw1 if args.hw1 is not None else (200 if scale else 20)
+    hw2 = args.hw2 if args.hw2 is not None else 4
     print(
         f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f} (other work inflates times)"
     )
@@ -281,11 +441,15 @@ def main() -> None:
         if scale:
             nodes = [int(n) for n in args.nodes.split(",")]
             bench_scale(hw1, hw2, args.project, nodes, args.cores, Path(tmp))
+        elif args.what == "peaks":
+            for name, count in (("hw1_backprop", hw1), ("hw2_mnist", hw2), ("hw3_imdb", args.hw3)):
+                if count:
+                    peaks(name, Path(tmp))
         else:
-            if hw1:
-                bench("hw1_backprop", hw1, Path(tmp))
-            if hw2:
-                bench("hw2_mnist", hw2, Path(tmp))
+            options = {"mix": args.mix, "runs": args.floor_runs, "nbgrader": args.nbgrader}
+            for name, count in (("hw1_backprop", hw1), ("hw2_mnist", hw2), ("hw3_imdb", args.hw3)):
+                if count:
+                    bench(name, count, Path(tmp), **options)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

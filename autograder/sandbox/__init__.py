@@ -129,6 +129,11 @@ MAX_MESSAGE_BYTES = 128 * 1024**2  # one result message (a cell's outputs); more
 MAX_MESSAGE_DEPTH = 100  # nesting of one message (plain data nests at most 64 levels, plus the envelope)
 UID_BASE, UID_RANGE = 200_000, 800_000  # unprivileged uids with no account (no files outside a sandbox)
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+# The thread pools of NumPy's BLAS, OpenMP and TensorFlow (intra- and inter-op), sized by ``threads``.
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+)  # fmt: skip
 
 
 WORKDIR_PREFIX = "autograder-"
@@ -160,13 +165,37 @@ class Limits:
 
     cell_timeout: float = 60.0
     submission_timeout: float = 600.0
-    memory_bytes: int = 8 * 1024**3
+    memory_bytes: int = 8 * 1024**3  # address space of each process (RLIMIT_AS): TensorFlow reserves much
+    resident_bytes: int | None = None  # resident memory of the whole sandbox (its cgroup, tmpfs included)
     file_bytes: int = 256 * 1024**2
     disk_bytes: int = 512 * 1024**2
     max_processes: int = 512
     startup_timeout: float = 60.0
     transfer_bytes: int = 2 * 1024**3  # one value sent between the student's process and the verifier
-    verifier_memory_bytes: int | None = None  # the verifier's memory limit (None: memory_bytes)
+    verifier_memory_bytes: int | None = None  # the verifier's address space (None: memory_bytes)
+    # The verifier's resident memory (None: verifier_memory_bytes when that is set, else resident_bytes).
+    verifier_resident_bytes: int | None = None
+
+    @property
+    def resident_cap(self) -> int:
+        """The sandbox's resident-memory cap: ``resident_bytes``, or the address-space limit when unset."""
+        return self.resident_bytes if self.resident_bytes is not None else self.memory_bytes
+
+    def for_role(self, role: str) -> Limits:
+        """The limits of the ``"student"``'s or the ``"verifier"``'s sandbox (its own memory limits)."""
+        if role != "verifier":
+            return self
+        resident = self.verifier_resident_bytes
+        if resident is None and self.verifier_memory_bytes is None:
+            resident = self.resident_bytes
+        return dataclasses.replace(
+            self, memory_bytes=self.verifier_memory_bytes or self.memory_bytes, resident_bytes=resident
+        )
+
+    @property
+    def worker_resident_bytes(self) -> int:
+        """The most resident memory one grading worker's two sandboxes (student and verifier) may hold."""
+        return self.resident_cap + self.for_role("verifier").resident_cap
 
 
 @dataclass(frozen=True)
@@ -431,9 +460,9 @@ class Runner:
         isolation: Isolation = Isolation(),
         role: str = "student",
         nbgrader_execution: str = "autograde",
+        threads: int | None = None,
     ) -> None:
-        if role == "verifier" and limits.verifier_memory_bytes is not None:
-            limits = dataclasses.replace(limits, memory_bytes=limits.verifier_memory_bytes)
+        limits = limits.for_role(role)
         self.limits = limits
         self.role = role
         self.prefix = resolve(isolation)
@@ -441,7 +470,7 @@ class Runner:
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
         self.cgroup: cgroups.Cgroup | None = None
         if isolation.mode != "off":
-            self.cgroup, why = cgroups.create(limits.memory_bytes, limits.max_processes)
+            self.cgroup, why = cgroups.create(limits.resident_cap, limits.max_processes)
             if self.cgroup is None:
                 _note_once(
                     f"note: autograder: {why}; memory and process limits apply per process (rlimits), "
@@ -461,6 +490,8 @@ class Runner:
             AUTOGRADER_ROLE=role,
             NBGRADER_EXECUTION=nbgrader_execution,  # as nbgrader sets it; notebooks branch on it
         )
+        if threads is not None:  # a value passed through from the grader's environment wins
+            env.update({name: str(threads) for name in THREAD_VARIABLES if name not in env})
         read_fd, write_fd = os.pipe()
         env["AUTOGRADER_FD"] = str(write_fd)
         self._log = open(self.workdir / ".runner.log", "wb")
@@ -633,7 +664,7 @@ class Runner:
             if name == "SIGXCPU":
                 hint = " (CPU time limit)"
             elif name == "SIGKILL" and self.cgroup is not None and self.cgroup.oom_killed():
-                hint = f" (the sandbox's memory limit, {self.limits.memory_bytes / 1024**3:g} GB)"
+                hint = f" (the sandbox's memory limit, {self.limits.resident_cap / 1024**3:g} GB)"
             elif name == "SIGKILL":
                 hint = " (memory limit?)"
             else:
@@ -676,6 +707,7 @@ def start(
     isolation: Isolation = Isolation(),
     role: str = "student",
     nbgrader_execution: str = "autograde",
+    threads: int | None = None,
 ) -> Runner:
     """Start a sandboxed runner process that warms up and waits for its job.
 
@@ -688,6 +720,9 @@ def start(
             docstring).
         nbgrader_execution: the value of ``NBGRADER_EXECUTION`` in the process, as nbgrader sets it:
             ``"autograde"`` when grading, ``"validate"`` for a student's self-check.
+        threads: threads the process's numerical libraries may use (:data:`THREAD_VARIABLES`; ``None``:
+            their default, one per core). Workers grading side by side share the cores this way instead
+            of each sizing its pools for the whole machine.
 
     Returns:
         The waiting runner; use it for one notebook (:func:`run_notebook` or :meth:`Runner.run`).
@@ -702,6 +737,7 @@ def start(
         isolation=isolation,
         role=role,
         nbgrader_execution=nbgrader_execution,
+        threads=threads,
     )
 
 

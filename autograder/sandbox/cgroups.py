@@ -165,3 +165,24 @@ def sweep() -> int:
                 Cgroup((folder,)).remove()
                 removed += not folder.exists()
     return removed
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine can still give without swapping: ``MemAvailable``, or less when this
+    process's own cgroup (v2: a container's limit) has less room left; None where neither can be read."""
+    found = [
+        int(line.split()[1]) * 1024
+        for line in _read(Path("/proc/meminfo")).splitlines()
+        if line.startswith("MemAvailable:")
+    ]
+    own = _own_paths()
+    for folder, limit_file, used_file in (
+        (ROOT / own["v2"].lstrip("/") if "v2" in own else None, "memory.max", "memory.current"),
+        (ROOT / "memory" / own["memory"].lstrip("/") if "memory" in own else None, "memory.limit_in_bytes",
+         "memory.usage_in_bytes"),
+    ):  # fmt: skip
+        if folder is not None:
+            limit, used = _read(folder / limit_file).strip(), _read(folder / used_file).strip()
+            if limit.isdigit() and used.isdigit():
+                found.append(max(int(limit) - int(used), 0))
+    return min(found) if found else None
