@@ -20,6 +20,7 @@ from autograder.collect import Submission
 from autograder.errors import SubmissionError
 from autograder.results import Status, SubmissionResult
 from autograder.sandbox import Runner
+from autograder.sandbox.runner import UNHONOURED
 from autograder.source import Assignment
 from autograder.steps.conceal import conceal, redact
 from autograder.steps.execute import execute
@@ -103,6 +104,9 @@ def grade_submission(
     limit_output(executed, max_chars=assignment.config.max_output_chars)
     cells = score(executed, assignment, execution)
     cells = tuple(replace(c, message=redact(c.message, assignment.hidden_lines)) for c in cells)
+    unhonoured = [c.grade_id for c in cells if UNHONOURED in c.message]
+    if unhonoured:  # never a silent wrong score: the batch report shows which tests the design cannot run
+        notes.append(f"{UNHONOURED} in {', '.join(unhonoured)} (see the cell's message)")
     if execution.status != "finished":
         where = ""
         if execution.stopped_at is not None:

@@ -16,6 +16,10 @@ is one JSON line, followed by ``blob`` raw bytes when the line says ``"blob": n`
   of a global, or what calling a function it sent earlier returns, as ``{"event": "reply", "id": k,
   "value": tree}`` or ``{"event": "reply", "id": k, "error": "ValueError: ..."}``. What the function
   prints is dropped (hidden test inputs must not reach the feedback through it).
+* ``{"op": "names", "id": k}``, ``{"op": "delete", "id": k, "name": n}`` and ``{"op": "set", "id": k,
+  "name": n, "args": tree}`` + blob: the student's global names; a test's ``del n``; a test binding a
+  name the student's code also uses (so the student's functions see what nbgrader's single kernel
+  would show them).
 
 ``AUTOGRADER_ROLE=verifier`` runs test cells and never student code:
 
@@ -30,7 +34,11 @@ is one JSON line, followed by ``blob`` raw bytes when the line says ``"blob": n`
   ``{"event": "request", "id": k, "op": "get" | "call", ...}`` and waits for the ``{"op": "reply", ...}``
   the grader relays. Only plain data comes back (``plaindata.py``); a student function becomes a proxy
   whose call is such a request. ``stale`` lists the names student cells changed since the last test cell
-  (their copies here are dropped).
+  (their copies here are dropped). A test that deletes (``del squares``) or binds (``squares = ...``) at
+  its top level one of the student's global names does so in the student's process too, as in nbgrader's
+  single kernel; a value that cannot travel as plain data (a function the test defines) fails the cell
+  with :data:`UNHONOURED` in its message instead of grading against the wrong state. Mutating a
+  fetched value in place (``squares_list.append(1)``) changes the test's copy only.
 
 Student cells run in one IPython ``InteractiveShell`` (magics, ``%matplotlib inline`` and rich display work as
 in a kernel) without the ZeroMQ kernel machinery, which is what makes a submission cheap to start. An
@@ -51,6 +59,7 @@ import json
 import os
 import sys
 import traceback
+import types
 from pathlib import Path
 
 _STREAM_CAP = 200_000  # characters kept per stream per cell; the parent's limit-output step trims further
@@ -294,8 +303,37 @@ def _serve_student(channel: _Channel, plaindata, shell) -> None:
                 return target(*arguments[0], **arguments[1])
 
             reply(command, result)
+        elif op == "names":
+            reply(command, lambda: sorted(n for n in namespace if n[:1] != "_" and n not in _IPYTHON_NAMES))
+        elif op == "delete":
+
+            def delete(command=command):
+                name = str(command.get("name"))
+                if name not in namespace:
+                    raise NameError(f"name {name!r} is not defined")
+                del namespace[name]
+                return True
+
+            reply(command, delete)
+        elif op == "set":
+
+            def bind(command=command, blob=blob):
+                decoder = plaindata.Decoder(plaindata.unpack(blob), lambda ref, name: refs[ref], models=None)
+                arguments = decoder.decode(command["args"])
+                namespace[str(command["name"])] = arguments
+                return True
+
+            reply(command, bind)
         elif op == "end":
             return
+
+
+_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit"})
+UNHONOURED = "the autograder cannot honour this test"
+
+
+class Unhonoured(Exception):
+    """A test changes the student's state in a way the verifier design cannot carry over (see above)."""
 
 
 class _StudentError(Exception):
@@ -334,6 +372,7 @@ class _Namespace(dict):
         self.verifier = verifier
         self.fixed: set[str] = set()  # the instructor's prelude: never replaced by a student's value
         self.fetched: dict[str, int] = {}
+        self.student_names: frozenset[str] = frozenset()  # the student's globals when this test started
 
     def __missing__(self, name: str):
         if name in builtins.__dict__ or name.startswith("__"):
@@ -342,19 +381,55 @@ class _Namespace(dict):
             value = self.verifier.request({"op": "get", "name": name})
         except NameError:
             raise KeyError(name) from None
-        self[name] = value
+        dict.__setitem__(self, name, value)
         self.fetched[name] = id(value)
         return value
+
+    def _shared(self, name: str) -> bool:
+        return name in self.student_names and name not in self.fixed and not name.startswith("_")
+
+    def __setitem__(self, name: str, value) -> None:
+        """A test's top-level binding; of a student's name, made in the student's process too."""
+        dict.__setitem__(self, name, value)
+        self.fetched.pop(name, None)
+        if not self._shared(name) or isinstance(value, types.ModuleType):
+            return  # a test's own name, or a re-import (the student's process imports for itself)
+        try:
+            self.verifier.request({"op": "set", "name": name}, value)
+        except self.verifier.plaindata.TransferError as error:
+            raise Unhonoured(
+                f"{UNHONOURED}: it binds the student's name {name!r} to a value that cannot be passed to "
+                f"the student's process ({error}), so the student's code would not see it as nbgrader's "
+                "single kernel does; the cell fails instead of grading against the wrong state"
+            ) from None
+
+    def __delitem__(self, name: str) -> None:
+        """A test's top-level ``del``; of a student's name, done in the student's process too."""
+        local = dict.__contains__(self, name)
+        if local:
+            dict.__delitem__(self, name)
+            self.fetched.pop(name, None)
+        if name in self.fixed or name.startswith("_"):
+            if not local:
+                raise KeyError(name)
+            return
+        try:
+            self.verifier.request({"op": "delete", "name": name})
+        except NameError:
+            if not local:
+                raise KeyError(name) from None
+        # Still the student's name: binding it again (``squares = orig_squares``) restores it there too.
+        self.student_names = self.student_names | {name}
 
     def forget(self, stale: list[str]) -> None:
         """Drop fetched copies (student state moves on) and test values the student's cells replaced."""
         for name, ident in self.fetched.items():
             if name in self and id(self[name]) == ident:
-                del self[name]
+                dict.__delitem__(self, name)
         self.fetched = {}
         for name in stale:
             if name in self and name not in self.fixed:
-                del self[name]
+                dict.__delitem__(self, name)
 
 
 class _Verifier:
@@ -454,6 +529,7 @@ def _serve_verifier(channel: _Channel, plaindata) -> None:
             verifier.keras_state.restore()
             verifier.namespace.forget(list(command.get("stale", [])))
             channel.send({"event": "start", "index": command["index"]})
+            verifier.namespace.student_names = frozenset(verifier.request({"op": "names"}))
             verifier.run(command["source"], f"<test cell {command['index']}>")
             channel.send({"event": "done", "index": command["index"], "outputs": RECORDER.outputs})
         elif op == "end":
