@@ -723,6 +723,8 @@ def _relay(
         student.send({"op": "names", "id": ident})
     elif op == "delete" and isinstance(request.get("name"), str):
         student.send({"op": "delete", "id": ident, "name": request["name"]})
+    elif op == "import" and all(isinstance(request.get(k), str) for k in ("name", "module", "attribute")):
+        student.send({"op": "import", **{k: request[k] for k in ("id", "name", "module", "attribute")}})
     elif op == "set" and isinstance(request.get("name"), str):
         student.send({"op": "set", "id": ident, "name": request["name"], "args": request.get("args")}, blob)
     else:

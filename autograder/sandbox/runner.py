@@ -16,9 +16,10 @@ is one JSON line, followed by ``blob`` raw bytes when the line says ``"blob": n`
   of a global, or what calling a function it sent earlier returns, as ``{"event": "reply", "id": k,
   "value": tree}`` or ``{"event": "reply", "id": k, "error": "ValueError: ..."}``. What the function
   prints is dropped (hidden test inputs must not reach the feedback through it).
-* ``{"op": "names", "id": k}``, ``{"op": "delete", "id": k, "name": n}`` and ``{"op": "set", "id": k,
-  "name": n, "args": tree}`` + blob: the student's global names; a test's ``del n``; a test binding a
-  name the student's code also uses (so the student's functions see what nbgrader's single kernel
+* ``{"op": "names", "id": k}``, ``{"op": "delete", "id": k, "name": n}``, ``{"op": "set", "id": k,
+  "name": n, "args": tree}`` + blob and ``{"op": "import", "id": k, "name": n, "module": m, "attribute":
+  a}``: the student's global names; a test's ``del n``; a test binding a name the student's code also
+  uses, to data or to what a module holds (so the student's functions see what nbgrader's single kernel
   would show them).
 
 ``AUTOGRADER_ROLE=verifier`` runs test cells and never student code:
@@ -315,6 +316,16 @@ def _serve_student(channel: _Channel, plaindata, shell) -> None:
                 return True
 
             reply(command, delete)
+        elif op == "import":
+
+            def load(command=command):
+                found = importlib.import_module(str(command["module"]))
+                for part in filter(None, str(command.get("attribute", "")).split(".")):
+                    found = getattr(found, part)
+                namespace[str(command["name"])] = found
+                return True
+
+            reply(command, load)
         elif op == "set":
 
             def bind(command=command, blob=blob):
@@ -364,6 +375,19 @@ class _Remote:
         return f"<student function {self.__name__}>"
 
 
+def _importable(value) -> tuple[str, str] | None:
+    """``(module, attribute)`` that import ``value`` in another process (``attribute`` '' for a module)."""
+    if isinstance(value, types.ModuleType):
+        return value.__name__, ""
+    module, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:
+        return None
+    found = sys.modules.get(module)
+    for part in qualname.split(".") if found is not None else ():
+        found = getattr(found, part, None)
+    return (module, qualname) if found is value and module not in ("__main__", "builtins") else None
+
+
 class _Namespace(dict):
     """The test cells' globals: what they define, else the student's value of that name (fetched)."""
 
@@ -392,10 +416,16 @@ class _Namespace(dict):
         """A test's top-level binding; of a student's name, made in the student's process too."""
         dict.__setitem__(self, name, value)
         self.fetched.pop(name, None)
-        if not self._shared(name) or isinstance(value, types.ModuleType):
-            return  # a test's own name, or a re-import (the student's process imports for itself)
+        if not self._shared(name):
+            return  # a test's own name
+        where = _importable(value)
         try:
-            self.verifier.request({"op": "set", "name": name}, value)
+            if where is not None:  # a module or one of its functions: the student's process imports it
+                self.verifier.request(
+                    {"op": "import", "name": name, "module": where[0], "attribute": where[1]}
+                )
+            else:
+                self.verifier.request({"op": "set", "name": name}, value)
         except self.verifier.plaindata.TransferError as error:
             raise Unhonoured(
                 f"{UNHONOURED}: it binds the student's name {name!r} to a value that cannot be passed to "
