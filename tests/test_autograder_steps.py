@@ -498,20 +498,23 @@ def test_test_cells_open_the_assignments_files_as_the_notebook_does():
 
 def test_a_tests_del_and_rebinding_of_a_students_name_reach_the_students_code():
     """As in nbgrader's single kernel: ``del squares`` makes the student's ``total`` raise NameError,
-    binding data or an imported function is seen by the student's code, and binding a function the test
-    defines (which cannot travel) fails the cell saying the autograder cannot honour it."""
+    binding data or an imported function and changing a list in place are seen by the student's code,
+    and binding a function the test defines (which cannot travel) fails the cell saying the autograder
+    cannot honour it."""
     student_code = "def squares(n):\n    return [i * i for i in range(n)]\n\nscale = 1\n\n"
-    student_code += "def total(n):\n    return scale * sum(squares(n))\n\nfrom math import floor as rounder"
+    student_code += "def total(n):\n    return scale * sum(squares(n))\n\nfrom math import floor as rounder\n"
+    student_code += "weights = [1]\n\ndef weighted():\n    return sum(weights)"
     deleted = (
         "kept = squares\ndel squares\ntry:\n    total(3)\nexcept NameError:\n    pass\n"
         "else:\n    raise AssertionError('total does not use squares')\nfinally:\n    squares = kept"
     )
     rebound = "assert total(3) == 5\nscale = 10\nassert total(3) == 50\nfrom math import ceil as rounder"
+    rebound += "\nweights.append(2)\nassert weighted() == 3"
     cells = [
         sandbox.Cell(0, student_code),
         sandbox.Cell(1, deleted, test=True),
         sandbox.Cell(2, rebound, test=True),
-        sandbox.Cell(3, "print(total(3), rounder(0.5))"),
+        sandbox.Cell(3, "print(total(3), rounder(0.5), weights)"),
         sandbox.Cell(4, "def squares(n):\n    return []", test=True),
     ]
     lim = sandbox.Limits(cell_timeout=10.0, submission_timeout=40.0)
@@ -520,6 +523,6 @@ def test_a_tests_del_and_rebinding_of_a_students_name_reach_the_students_code():
     assert execution.status == "finished", execution.detail
     errors = {i: [o for o in execution.outputs[i] if o["output_type"] == "error"] for i in (1, 2, 4)}
     assert errors[1] == [] and errors[2] == []
-    assert execution.outputs[3][0]["text"] == "50 1\n"  # the student's own code sees the test's bindings
+    assert execution.outputs[3][0]["text"] == "50 1 [1, 2]\n"  # the student's code sees the test's changes
     (refused,) = errors[4]
     assert refused["ename"] == "Unhonoured" and "cannot honour this test" in refused["evalue"]

@@ -38,8 +38,9 @@ is one JSON line, followed by ``blob`` raw bytes when the line says ``"blob": n`
   (their copies here are dropped). A test that deletes (``del squares``) or binds (``squares = ...``) at
   its top level one of the student's global names does so in the student's process too, as in nbgrader's
   single kernel; a value that cannot travel as plain data (a function the test defines) fails the cell
-  with :data:`UNHONOURED` in its message instead of grading against the wrong state. Mutating a
-  fetched value in place (``squares_list.append(1)``) changes the test's copy only.
+  with :data:`UNHONOURED` in its message instead of grading against the wrong state. A fetched list,
+  dict, set, bytearray or NumPy array the test changes in place (``values.append(1)``, ``W1[0] = 0``) is
+  sent back before student code runs again (a call, or the end of the test cell).
 
 Student cells run in one IPython ``InteractiveShell`` (magics, ``%matplotlib inline`` and rich display work as
 in a kernel) without the ZeroMQ kernel machinery, which is what makes a submission cheap to start. An
@@ -55,9 +56,11 @@ from __future__ import annotations
 
 import ast
 import builtins
+import hashlib
 import importlib.util
 import json
 import os
+import pickle
 import sys
 import traceback
 import types
@@ -388,6 +391,21 @@ def _importable(value) -> tuple[str, str] | None:
     return (module, qualname) if found is value and module not in ("__main__", "builtins") else None
 
 
+_MUTABLE = (list, dict, set, bytearray)
+
+
+def _is_array(value) -> bool:
+    return type(value).__name__ == "ndarray" and type(value).__module__ == "numpy"
+
+
+def _digest(value) -> bytes | None:
+    """A fingerprint of a fetched value's contents (None when it cannot be taken)."""
+    try:
+        return hashlib.blake2b(pickle.dumps(value, protocol=5), digest_size=16).digest()
+    except Exception:  # an object pickle cannot write: its in-place changes are not tracked
+        return None
+
+
 class _Namespace(dict):
     """The test cells' globals: what they define, else the student's value of that name (fetched)."""
 
@@ -396,6 +414,7 @@ class _Namespace(dict):
         self.verifier = verifier
         self.fixed: set[str] = set()  # the instructor's prelude: never replaced by a student's value
         self.fetched: dict[str, int] = {}
+        self.digests: dict[str, bytes | None] = {}  # of fetched mutable values, to see in-place changes
         self.student_names: frozenset[str] = frozenset()  # the student's globals when this test started
 
     def __missing__(self, name: str):
@@ -407,7 +426,21 @@ class _Namespace(dict):
             raise KeyError(name) from None
         dict.__setitem__(self, name, value)
         self.fetched[name] = id(value)
+        if isinstance(value, _MUTABLE) or _is_array(value):
+            self.digests[name] = _digest(value)
         return value
+
+    def sync(self) -> None:
+        """Send the student's process the fetched values a test changed in place (``values.append(1)``),
+        before student code runs again (a call, or the next cells): as in nbgrader's single kernel."""
+        for name, before in list(self.digests.items()):
+            value = dict.get(self, name)
+            if value is None or id(value) != self.fetched.get(name):
+                continue
+            now = _digest(value)
+            if now != before:
+                self.digests[name] = now
+                self._send(name, value)
 
     def _shared(self, name: str) -> bool:
         return name in self.student_names and name not in self.fixed and not name.startswith("_")
@@ -416,8 +449,11 @@ class _Namespace(dict):
         """A test's top-level binding; of a student's name, made in the student's process too."""
         dict.__setitem__(self, name, value)
         self.fetched.pop(name, None)
-        if not self._shared(name):
-            return  # a test's own name
+        if self._shared(name):
+            self._send(name, value)
+
+    def _send(self, name: str, value) -> None:
+        """Bind ``name`` to ``value`` in the student's process (data, or what a module holds)."""
         where = _importable(value)
         try:
             if where is not None:  # a module or one of its functions: the student's process imports it
@@ -456,7 +492,7 @@ class _Namespace(dict):
         for name, ident in self.fetched.items():
             if name in self and id(self[name]) == ident:
                 dict.__delitem__(self, name)
-        self.fetched = {}
+        self.fetched, self.digests = {}, {}
         for name in stale:
             if name in self and name not in self.fixed:
                 dict.__delitem__(self, name)
@@ -479,6 +515,8 @@ class _Verifier:
         )
 
     def request(self, message: dict, payload=None):
+        if message["op"] == "call":
+            self.namespace.sync()
         self.next_id += 1
         blob = b""
         if payload is not None:
@@ -498,8 +536,11 @@ class _Verifier:
             answer.get("value"), blob, lambda ref, name: _Remote(self, ref, name), models=self.models
         )
 
-    def run(self, source: str, name: str) -> None:
-        """Run a cell's code in the namespace; record its output, last value and error like a kernel."""
+    def run(self, source: str, name: str, then=None) -> None:
+        """Run a cell's code in the namespace; record its output, last value and error like a kernel.
+
+        ``then`` is called after the code, even when it failed (its own error is the cell's too).
+        """
         try:
             tree = ast.parse(source, filename=name)
             last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
@@ -516,14 +557,23 @@ class _Verifier:
                         }
                     )
         except Exception as error:  # a failing test is an error output, as in a kernel
-            RECORDER.outputs.append(
-                {
-                    "output_type": "error",
-                    "ename": type(error).__name__,
-                    "evalue": str(error),
-                    "traceback": traceback.format_exception(error),
-                }
-            )
+            _record_error(error)
+        if then is not None:
+            try:
+                then()
+            except Exception as error:
+                _record_error(error)
+
+
+def _record_error(error: Exception) -> None:
+    RECORDER.outputs.append(
+        {
+            "output_type": "error",
+            "ename": type(error).__name__,
+            "evalue": str(error),
+            "traceback": traceback.format_exception(error),
+        }
+    )
 
 
 def _write_file(command: dict, blob: bytes) -> None:
@@ -560,7 +610,7 @@ def _serve_verifier(channel: _Channel, plaindata) -> None:
             verifier.namespace.forget(list(command.get("stale", [])))
             channel.send({"event": "start", "index": command["index"]})
             verifier.namespace.student_names = frozenset(verifier.request({"op": "names"}))
-            verifier.run(command["source"], f"<test cell {command['index']}>")
+            verifier.run(command["source"], f"<test cell {command['index']}>", then=verifier.namespace.sync)
             channel.send({"event": "done", "index": command["index"], "outputs": RECORDER.outputs})
         elif op == "end":
             return
