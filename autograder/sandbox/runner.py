@@ -39,8 +39,8 @@ is one JSON line, followed by ``blob`` raw bytes when the line says ``"blob": n`
   its top level one of the student's global names does so in the student's process too, as in nbgrader's
   single kernel; a value that cannot travel as plain data (a function the test defines) fails the cell
   with :data:`UNHONOURED` in its message instead of grading against the wrong state. A fetched list,
-  dict, set, bytearray or NumPy array the test changes in place (``values.append(1)``, ``W1[0] = 0``) is
-  sent back before student code runs again (a call, or the end of the test cell).
+  dict, set, bytearray or NumPy array (up to 16 MB) the test changes in place (``values.append(1)``,
+  ``W1[0] = 0``) is sent back before student code runs again (a call, or the end of the test cell).
 
 Student cells run in one IPython ``InteractiveShell`` (magics, ``%matplotlib inline`` and rich display work as
 in a kernel) without the ZeroMQ kernel machinery, which is what makes a submission cheap to start. An
@@ -398,12 +398,18 @@ def _is_array(value) -> bool:
     return type(value).__name__ == "ndarray" and type(value).__module__ == "numpy"
 
 
+_TRACKED_BYTES = 16 * 1024**2  # larger values (a dataset) are not tracked: hashing them per call is slow
+
+
 def _digest(value) -> bytes | None:
-    """A fingerprint of a fetched value's contents (None when it cannot be taken)."""
+    """A fingerprint of a fetched value's contents (None when it cannot be taken or is too large)."""
+    if _is_array(value) and value.nbytes > _TRACKED_BYTES:
+        return None
     try:
-        return hashlib.blake2b(pickle.dumps(value, protocol=5), digest_size=16).digest()
+        data = pickle.dumps(value, protocol=5)
     except Exception:  # an object pickle cannot write: its in-place changes are not tracked
         return None
+    return hashlib.blake2b(data, digest_size=16).digest() if len(data) <= _TRACKED_BYTES else None
 
 
 class _Namespace(dict):
@@ -435,7 +441,7 @@ class _Namespace(dict):
         before student code runs again (a call, or the next cells): as in nbgrader's single kernel."""
         for name, before in list(self.digests.items()):
             value = dict.get(self, name)
-            if value is None or id(value) != self.fetched.get(name):
+            if before is None or value is None or id(value) != self.fetched.get(name):
                 continue
             now = _digest(value)
             if now != before:
