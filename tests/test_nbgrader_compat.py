@@ -325,3 +325,20 @@ def test_a_too_new_source_is_a_usage_error(tmp_path):
     course(tmp_path, "ps1", {"p1": "too-new"}, {"foo": {"p1": "too-new"}})
     with pytest.raises(UsageError, match="another schema version"):
         grade(tmp_path, "ps1")
+
+
+def test_the_courses_nbgrader_config_names_the_source_folder(tmp_path):
+    """CourseDirectory.source_directory in nbgrader_config.py, read by traitlets' loader, as nbgrader does."""
+    from autograder import course as layouts
+
+    (tmp_path / "nbgrader_config.py").write_text(
+        'c = get_config()\nc.CourseDirectory.source_directory = "instructor"\n', encoding="utf-8"
+    )
+    shutil.copytree(GUIDE / "source" / "ps1", tmp_path / "instructor" / "ps1")
+    shutil.copytree(GUIDE / "submitted", tmp_path / "submitted")
+    notebooks, within = layouts.layout("ps1", tmp_path / "submitted", root=tmp_path)
+    assert notebooks == ("problem1", "problem2") and within == "ps1"
+    assert (
+        api.load_assignment("ps1", root=tmp_path, notebook="problem2").folder
+        == tmp_path / "instructor" / "ps1"
+    )
