@@ -60,6 +60,14 @@ def fingerprint(submission: Submission, assignment: Assignment) -> str:
     return digest.hexdigest()
 
 
+def _unhonoured(cell: NotebookNode) -> bool:
+    """Whether a cell's outputs say a test's binding could not be carried to the student's process."""
+    return any(
+        output.get("output_type") == "error" and UNHONOURED in output.get("evalue", "")
+        for output in cell.get("outputs", ())
+    )
+
+
 def grade_submission(
     submission: Submission, assignment: Assignment, *, start_runner: Callable[[str], Runner]
 ) -> Graded:
@@ -104,9 +112,11 @@ def grade_submission(
     limit_output(executed, max_chars=assignment.config.max_output_chars)
     cells = score(executed, assignment, execution)
     cells = tuple(replace(c, message=redact(c.message, assignment.hidden_lines)) for c in cells)
-    unhonoured = [c.grade_id for c in cells if UNHONOURED in c.message]
-    if unhonoured:  # never a silent wrong score: the batch report shows which tests the design cannot run
-        notes.append(f"{UNHONOURED} in {', '.join(unhonoured)} (see the cell's message)")
+    unhonoured = [f"cell {i}" for i, cell in enumerate(executed.cells) if _unhonoured(cell)]
+    if unhonoured:  # never a silent wrong score: the batch report shows where the design could not follow
+        notes.append(
+            f"{UNHONOURED}: student code met a test's binding it cannot see in {', '.join(unhonoured)}"
+        )
     if execution.status != "finished":
         where = ""
         if execution.stopped_at is not None:

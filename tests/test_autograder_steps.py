@@ -499,8 +499,8 @@ def test_test_cells_open_the_assignments_files_as_the_notebook_does():
 def test_a_tests_del_and_rebinding_of_a_students_name_reach_the_students_code():
     """As in nbgrader's single kernel: ``del squares`` makes the student's ``total`` raise NameError,
     binding data or an imported function and changing a list in place are seen by the student's code,
-    and binding a function the test defines (which cannot travel) fails the cell saying the autograder
-    cannot honour it."""
+    and a function the test defines (which cannot travel) makes the student's code that uses the name
+    fail saying the autograder cannot honour it."""
     student_code = "def squares(n):\n    return [i * i for i in range(n)]\n\nscale = 1\n\n"
     student_code += "def total(n):\n    return scale * sum(squares(n))\n\nfrom math import floor as rounder\n"
     student_code += "weights = [1]\n\ndef weighted():\n    return sum(weights)"
@@ -515,14 +515,21 @@ def test_a_tests_del_and_rebinding_of_a_students_name_reach_the_students_code():
         sandbox.Cell(1, deleted, test=True),
         sandbox.Cell(2, rebound, test=True),
         sandbox.Cell(3, "print(total(3), rounder(0.5), weights)"),
-        sandbox.Cell(4, "def squares(n):\n    return []", test=True),
+        sandbox.Cell(
+            4,
+            "def squares(n):\n    return []\n\ntry:\n    total(2)\nexcept Exception as e:\n    print(e)",
+            test=True,
+        ),
+        sandbox.Cell(5, "total(2)"),
     ]
     lim = sandbox.Limits(cell_timeout=10.0, submission_timeout=40.0)
     student, verifier = (sandbox.start(limits=lim, role=r) for r in ("student", "verifier"))
     execution = sandbox.run_notebook(student, cells, verifier=verifier)
     assert execution.status == "finished", execution.detail
-    errors = {i: [o for o in execution.outputs[i] if o["output_type"] == "error"] for i in (1, 2, 4)}
-    assert errors[1] == [] and errors[2] == []
+    errors = {i: [o for o in execution.outputs[i] if o["output_type"] == "error"] for i in (1, 2, 4, 5)}
+    assert errors[1] == errors[2] == errors[4] == []
     assert execution.outputs[3][0]["text"] == "50 1 [1, 2]\n"  # the student's code sees the test's changes
-    (refused,) = errors[4]
-    assert refused["ename"] == "Unhonoured" and "cannot honour this test" in refused["evalue"]
+    # The test's own squares cannot travel: the student's code that looks it up fails saying why.
+    assert "the autograder cannot honour this test" in execution.outputs[4][0]["text"]
+    (refused,) = errors[5]
+    assert refused["ename"] == "Unhonoured" and "'squares'" in refused["evalue"]

@@ -20,7 +20,8 @@ is one JSON line, followed by ``blob`` raw bytes when the line says ``"blob": n`
   "name": n, "args": tree}`` + blob and ``{"op": "import", "id": k, "name": n, "module": m, "attribute":
   a}``: the student's global names; a test's ``del n``; a test binding a name the student's code also
   uses, to data or to what a module holds (so the student's functions see what nbgrader's single kernel
-  would show them).
+  would show them); ``{"op": "unhonoured", "id": k, "name": n, "reason": r}``: a stand-in for a value
+  that could not travel.
 
 ``AUTOGRADER_ROLE=verifier`` runs test cells and never student code:
 
@@ -37,8 +38,10 @@ is one JSON line, followed by ``blob`` raw bytes when the line says ``"blob": n`
   whose call is such a request. ``stale`` lists the names student cells changed since the last test cell
   (their copies here are dropped). A test that deletes (``del squares``) or binds (``squares = ...``) at
   its top level one of the student's global names does so in the student's process too, as in nbgrader's
-  single kernel; a value that cannot travel as plain data (a function the test defines) fails the cell
-  with :data:`UNHONOURED` in its message instead of grading against the wrong state. A fetched list,
+  single kernel. A value that cannot travel as plain data (a function the test defines) is replaced there
+  by a stand-in whose every use raises :class:`Unhonoured` (:data:`UNHONOURED` in its message), so student
+  code that looks the name up fails saying why instead of grading against the wrong state, and code
+  that does not is unaffected (a test's scratch variable that shares a student's name). A fetched list,
   dict, set, bytearray or NumPy array (up to 16 MB) the test changes in place (``values.append(1)``,
   ``W1[0] = 0``) is sent back before student code runs again (a call, or the end of the test cell).
 
@@ -329,6 +332,13 @@ def _serve_student(channel: _Channel, plaindata, shell) -> None:
                 return True
 
             reply(command, load)
+        elif op == "unhonoured":
+
+            def stand_in(command=command):
+                namespace[str(command["name"])] = _StandIn(str(command.get("reason", UNHONOURED)))
+                return True
+
+            reply(command, stand_in)
         elif op == "set":
 
             def bind(command=command, blob=blob):
@@ -348,6 +358,24 @@ UNHONOURED = "the autograder cannot honour this test"
 
 class Unhonoured(Exception):
     """A test changes the student's state in a way the verifier design cannot carry over (see above)."""
+
+
+class _StandIn:
+    """What a student's name holds after a test bound it to a value that could not travel: any use fails."""
+
+    def __init__(self, reason: str) -> None:
+        object.__setattr__(self, "_reason", reason)
+
+    def _fail(self, *args, **kwargs):
+        raise Unhonoured(object.__getattribute__(self, "_reason"))
+
+    __call__ = __getattr__ = __getitem__ = __iter__ = __len__ = __bool__ = __setattr__ = _fail
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __matmul__ = _fail
+    __eq__ = __lt__ = __gt__ = __contains__ = __float__ = __int__ = __index__ = _fail
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return "<a value a test bound that the autograder cannot pass here>"
 
 
 class _StudentError(Exception):
@@ -469,11 +497,12 @@ class _Namespace(dict):
             else:
                 self.verifier.request({"op": "set", "name": name}, value)
         except self.verifier.plaindata.TransferError as error:
-            raise Unhonoured(
+            reason = (
                 f"{UNHONOURED}: it binds the student's name {name!r} to a value that cannot be passed to "
-                f"the student's process ({error}), so the student's code would not see it as nbgrader's "
-                "single kernel does; the cell fails instead of grading against the wrong state"
-            ) from None
+                f"the student's process ({error}), so the student's code cannot see it as in nbgrader's "
+                "single kernel"
+            )
+            self.verifier.request({"op": "unhonoured", "name": name, "reason": reason})
 
     def __delitem__(self, name: str) -> None:
         """A test's top-level ``del``; of a student's name, done in the student's process too."""
