@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import gradebook, outputs, reports, sandbox
+from autograder import course, gradebook, outputs, reports, sandbox
 from autograder.collect import Submission, collect
 from autograder.errors import UsageError
 from autograder.pipeline import Graded, fingerprint, grade_submission
@@ -120,10 +120,16 @@ def fit_workers(workers: int, limits: sandbox.Limits, available: int | None) -> 
 
 
 def _init_worker(
-    folder: str, root: str, timeout: float | None, out: str, mode: str, threads: int | None = None
+    folder: str,
+    root: str,
+    timeout: float | None,
+    out: str,
+    mode: str,
+    notebook: str | None = None,
+    threads: int | None = None,
 ) -> None:
     sandbox.die_with_parent()  # a killed grader takes its workers (and their sandboxes) with it
-    assignment = load_assignment(folder, root=Path(root))
+    assignment = load_assignment(folder, root=Path(root), notebook=notebook)
     _WORKER.update(
         assignment=_with_timeout(assignment, timeout),
         out=Path(out),
@@ -262,14 +268,19 @@ def _prepare(
     on_start: Callable[[int, int], None] | None,
     on_result: ProgressCallback | None,
     students: tuple[str, ...] | None = None,
+    notebook: str | None = None,
+    within: str | None = None,
 ) -> tuple[Path, Assignment, Path, list[Submission], _Plan]:
     """What every executor does first: load the source, collect, and plan (reporting reused results).
+
+    ``notebook`` picks one of a several-notebook assignment's notebooks; ``within`` is the assignment's
+    folder inside each student's folder (nbgrader's ``submitted/<student>/<assignment>/`` layout).
 
     Returns:
         The course root, the assignment, the output folder, the submissions and the plan.
     """
     root_path = Path.cwd() if root is None else Path(root)
-    loaded = _with_timeout(load_assignment(assignment, root=root_path), timeout)
+    loaded = _with_timeout(load_assignment(assignment, root=root_path, notebook=notebook), timeout)
     out_path = Path(out).resolve()
     if out_path == loaded.folder or loaded.folder in out_path.parents:
         raise UsageError(f"--out {out_path} is inside the assignment's source folder; choose another folder.")
@@ -280,6 +291,7 @@ def _prepare(
         staging=out_path / INCOMING_DIR,
         max_bytes=loaded.config.max_notebook_bytes,
         grade_ids=frozenset(s.grade_id for s in loaded.specs),
+        within=within,
     )
     if students is not None:
         unknown = sorted(set(students) - {s.student_id for s in subs})
@@ -314,9 +326,13 @@ def grade(
     """Grade every submission of an assignment.
 
     Args:
-        assignment: the assignment's name (under ``ROOT/solutions``) or its source folder.
-        submissions: a folder of student folders, or a Canvas download (zip or folder).
-        out: output folder (created): grades.csv, results.json, feedback/, gradebook.db.
+        assignment: the assignment's name (under ``ROOT/solutions`` or the course's nbgrader source
+            folder, ``source/``) or its source folder.
+        submissions: a folder of student folders, nbgrader's ``submitted/`` folder, or a Canvas download
+            (zip or folder).
+        out: output folder (created): grades.csv, results.json, feedback/, gradebook.db. An assignment of
+            several notebooks gets one such folder per notebook (``OUT/<notebook>/``) and, in ``OUT``,
+            ``grades.csv`` and ``results.json`` summed over its notebooks (see :mod:`autograder.course`).
         workers: submissions graded at once; results do not depend on it.
         timeout: wall-clock seconds per submission, overriding ``autograder.toml`` (cells are capped too).
         force: re-grade students an earlier run already finished.
@@ -340,9 +356,48 @@ def grade(
         raise UsageError("--timeout must be a positive number of seconds.")
     isolation = _isolation(sandbox_mode)
     sandbox.sweep()  # working folders and cgroups a killed grader left behind
+    root_path = Path.cwd() if root is None else Path(root)
+    notebooks, within = course.layout(assignment, Path(submissions), root=root_path)
+    options = dict(
+        workers=workers, timeout=timeout, force=force, root=root_path, isolation=isolation,
+        sandbox_mode=sandbox_mode, on_start=on_start, on_result=on_result, students=students, within=within,
+    )  # fmt: skip
+    if len(notebooks) == 1:
+        return _grade_notebook(assignment, submissions, out=Path(out), notebook=notebooks[0], **options)[0]
+    out_path = Path(out).resolve()
+    parts, max_scores = {}, {}
+    for name in notebooks:
+        parts[name], max_scores[name] = _grade_notebook(
+            assignment, submissions, out=out_path / name, notebook=name, **options
+        )
+    return course.write_reports(out_path, resolve_folder(assignment, root=root_path).name, parts, max_scores)
+
+
+def _grade_notebook(
+    assignment: str | Path,
+    submissions: str | Path,
+    *,
+    out: Path,
+    notebook: str,
+    workers: int,
+    timeout: float | None,
+    force: bool,
+    root: Path,
+    isolation: sandbox.Isolation,
+    sandbox_mode: str,
+    on_start: Callable[[int, int], None] | None,
+    on_result: ProgressCallback | None,
+    students: tuple[str, ...] | None,
+    within: str | None,
+) -> tuple[reports.GradeReport, float]:
+    """Grade every submission of one notebook of an assignment (see :func:`grade`).
+
+    Returns:
+        The run's report, and the points its tests are worth.
+    """
     root_path, loaded, out_path, subs, plan = _prepare(
         assignment, submissions, out=out, timeout=timeout, force=force, root=root, on_start=on_start,
-        on_result=on_result, students=students,
+        on_result=on_result, students=students, notebook=notebook, within=within,
     )  # fmt: skip
     results = dict(plan.done)
     if plan.todo:
@@ -371,7 +426,15 @@ def grade(
             max_workers=min(workers, len(plan.todo)),
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(str(loaded.folder), str(root_path), timeout, str(out_path), sandbox_mode, threads),
+            initargs=(
+                str(loaded.folder),
+                str(root_path),
+                timeout,
+                str(out_path),
+                sandbox_mode,
+                loaded.name,
+                threads,
+            ),
         ) as pool:
             futures = {pool.submit(_grade_job, sub): sub for sub in plan.todo}
             for future in concurrent.futures.as_completed(futures):
@@ -385,7 +448,8 @@ def grade(
 
     ordered = tuple(results[s.student_id] for s in subs if s.student_id in results)
     final = write_reports(out_path, loaded, ordered)
-    return reports.GradeReport(loaded.name, out_path, final, tuple(s.student_id for s in plan.todo))
+    worth = sum(spec.points for spec in loaded.specs if spec.role == "test")
+    return reports.GradeReport(loaded.name, out_path, final, tuple(s.student_id for s in plan.todo)), worth
 
 
 def write_reports(
@@ -437,7 +501,7 @@ def export(
     """
     if format != "canvas":
         raise UsageError(f"unknown export format {format!r}; supported: canvas.")
-    name = Path(assignment).name
+    name = Path(assignment).stem if str(assignment).endswith(".ipynb") else Path(assignment).name
     out_path = Path(out)
     results = outputs.merged(out_path, name, _stored_results(out_path))
     target = Path(to) if to else outputs.canvas_path(out_path, name)

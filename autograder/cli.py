@@ -118,7 +118,11 @@ def grade(
     executor: str,
     scheduler: str | None,
 ) -> None:
-    """Grade SUBMISSIONS (student folders or a Canvas zip/folder) against solutions/ASSIGNMENT."""
+    """Grade SUBMISSIONS (student folders, nbgrader's submitted/, or a Canvas zip/folder) against ASSIGNMENT.
+
+    ASSIGNMENT is a folder under solutions/ or the course's nbgrader source folder (source/ps1), or a path;
+    an assignment of several notebooks is graded into OUT/<notebook>/ with the sums in OUT.
+    """
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.fields[last]}"), console=console, transient=False,

@@ -1,6 +1,9 @@
 """Reading submissions: a folder of student folders, or an LMS download (Canvas zip or folder).
 
 * ``SUBMISSIONS/<student_id>/<ASSIGNMENT>.ipynb``: the student id is the folder name.
+* nbgrader's course layout, ``submitted/<student_id>/<assignment>/<notebook>.ipynb`` (``within`` names the
+  assignment folder): an assignment may hold several notebooks, each collected by its exact name, so a
+  missing one is that notebook's problem.
 * Canvas: files named ``<name>[_LATE]_<user_id>_<submission_id>_<uploaded file name>``, where a
   resubmitted file gets a ``-1``, ``-2``… suffix (``hw1_backprop-1.ipynb``). The student id is the Canvas
   user id; the name and ids are kept for the Canvas export.
@@ -129,16 +132,42 @@ def _readable_id(name: str) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
+def _from_nbgrader_folder(student: Path, within: str, notebook: str) -> Submission:
+    """nbgrader's layout: the notebook is ``<student>/<within>/<notebook>.ipynb``, by its exact name."""
+    student_id = _readable_id(student.name)
+    folder = student / within
+    path = folder / f"{notebook}.ipynb"
+    try:
+        if path.is_symlink():
+            return Submission(
+                student_id, None, f"{path.name} is a symbolic link; submit the notebook file itself"
+            )
+        if path.is_file():
+            return Submission(student_id, path)
+        found = ", ".join(sorted(p.name for p in folder.glob("*.ipynb"))) if folder.is_dir() else ""
+    except OSError as error:  # one unreadable folder is that student's problem, not the batch's
+        return Submission(
+            student_id, None, f"the submission folder cannot be read ({error.strerror or error})"
+        )
+    return Submission(
+        student_id, None, f"notebook missing: expected {within}/{path.name}, found {found or 'no notebook'}"
+    )
+
+
 def _from_student_folders(
-    root: Path, assignment: str, expected: frozenset[str], max_bytes: int
+    root: Path, assignment: str, expected: frozenset[str], max_bytes: int, within: str | None = None
 ) -> list[Submission]:
     subs = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for student in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if within is not None:
+            subs.append(_from_nbgrader_folder(student, within, assignment))
+            continue
+        folder = student
         try:
             names = sorted(p.name for p in folder.iterdir() if p.is_file() or p.is_symlink())
         except OSError as error:  # one unreadable folder is that student's problem, not the batch's
             problem = f"the submission folder cannot be read ({error.strerror or error}); check it"
-            subs.append(Submission(_readable_id(folder.name), None, problem))
+            subs.append(Submission(_readable_id(student.name), None, problem))
             continue
         chosen, problem, notes = _pick(
             assignment, names, lambda name, folder=folder: grade_ids_in(folder / name, max_bytes), expected
@@ -146,7 +175,7 @@ def _from_student_folders(
         notebook = folder / chosen if chosen else None
         if notebook is not None and notebook.is_symlink():
             notebook, problem = None, f"{chosen} is a symbolic link; submit the notebook file itself"
-        subs.append(Submission(_readable_id(folder.name), notebook, problem, None, notes))
+        subs.append(Submission(_readable_id(student.name), notebook, problem, None, notes))
     return subs
 
 
@@ -250,6 +279,7 @@ def collect(
     staging: Path,
     max_bytes: int,
     grade_ids: frozenset[str] = frozenset(),
+    within: str | None = None,
 ) -> list[Submission]:
     """Find every student's submission.
 
@@ -260,6 +290,7 @@ def collect(
         max_bytes: entries larger than this are not extracted.
         grade_ids: the assignment's grade ids: among notebooks none of which has the expected name, the one
             holding the most of them is graded.
+        within: nbgrader's layout: each student's notebook is ``<student>/<within>/<assignment>.ipynb``.
 
     Returns:
         Submissions sorted by student id.
@@ -278,7 +309,7 @@ def collect(
     elif any(CANVAS_NAME.match(p.name) and p.is_file() for p in submissions.iterdir()):
         subs = _from_canvas_folder(submissions, assignment, grade_ids, max_bytes)
     else:
-        subs = _from_student_folders(submissions, assignment, grade_ids, max_bytes)
+        subs = _from_student_folders(submissions, assignment, grade_ids, max_bytes, within)
     if not subs:
         raise UsageError(
             f"no submissions in {submissions}: expected one folder per student holding {assignment}.ipynb, "

@@ -20,6 +20,7 @@ from autograder.collect import Submission
 from autograder.errors import SubmissionError
 from autograder.results import Status, SubmissionResult
 from autograder.sandbox import Runner
+from autograder.sandbox.runner import UNHONOURED
 from autograder.source import Assignment
 from autograder.steps.conceal import conceal, redact
 from autograder.steps.execute import execute
@@ -57,6 +58,14 @@ def fingerprint(submission: Submission, assignment: Assignment) -> str:
             while chunk := handle.read(min(1 << 20, limit + 1 - handle.tell())):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def _unhonoured(cell: NotebookNode) -> bool:
+    """Whether a cell's outputs say a test's binding could not be carried to the student's process."""
+    return any(
+        output.get("output_type") == "error" and UNHONOURED in output.get("evalue", "")
+        for output in cell.get("outputs", ())
+    )
 
 
 def grade_submission(
@@ -103,6 +112,11 @@ def grade_submission(
     limit_output(executed, max_chars=assignment.config.max_output_chars)
     cells = score(executed, assignment, execution)
     cells = tuple(replace(c, message=redact(c.message, assignment.hidden_lines)) for c in cells)
+    unhonoured = [f"cell {i}" for i, cell in enumerate(executed.cells) if _unhonoured(cell)]
+    if unhonoured:  # never a silent wrong score: the batch report shows where the design could not follow
+        notes.append(
+            f"{UNHONOURED}: student code met a test's binding it cannot see in {', '.join(unhonoured)}"
+        )
     if execution.status != "finished":
         where = ""
         if execution.stopped_at is not None:

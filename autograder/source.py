@@ -76,22 +76,53 @@ def nb_meta(cell: NotebookNode) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
+def course_directories(root: Path) -> tuple[str, str]:
+    """The course's ``(source, submitted)`` folder names, as nbgrader's ``CourseDirectory`` reads them.
+
+    ``ROOT/nbgrader_config.py`` is loaded by traitlets' own loader (nbgrader's defaults: ``source``,
+    ``submitted``).
+    """
+    from nbgrader.coursedir import CourseDirectory
+
+    directory = CourseDirectory(config=_nbgrader_config(root))
+    return directory.source_directory, directory.submitted_directory
+
+
+def notebooks_in(folder: Path) -> tuple[str, ...]:
+    """The names (without ``.ipynb``) of an assignment folder's notebooks, sorted."""
+    return tuple(sorted(p.stem for p in folder.glob("*.ipynb") if p.is_file() and not p.name.startswith(".")))
+
+
 def resolve_folder(assignment: str | Path, *, root: Path | None = None) -> Path:
-    """Find an assignment's source folder: a path to it, or a name under ``ROOT/solutions``.
+    """Find an assignment's source folder: a path to it, or a name under the course's source folder.
+
+    A name is looked up under ``ROOT/solutions`` (this course's layout) and under the source folder the
+    course's ``nbgrader_config.py`` names (``CourseDirectory.source_directory``, nbgrader's default
+    ``source``). The folder must hold at least one notebook.
 
     Raises:
-        UsageError: no such folder or notebook.
+        UsageError: no such folder, or no notebook in it.
     """
     root = Path.cwd() if root is None else root
     candidate = Path(assignment)
-    folder = candidate if candidate.is_dir() else root / "solutions" / str(assignment)
-    notebook = folder / f"{folder.name}.ipynb"
-    if not notebook.is_file():
-        raise UsageError(
-            f"no source notebook for assignment {assignment!r}: expected {notebook}. Pass the assignment's "
-            "name (run from the course root, where solutions/ is) or the path to its source folder."
-        )
-    return folder.resolve()
+    if candidate.is_dir():
+        folders = [candidate]
+    else:
+        try:
+            source_directory = course_directories(root)[0]
+        except Exception as error:  # a broken nbgrader_config.py is the instructor's to fix
+            raise UsageError(f"cannot load {root / 'nbgrader_config.py'}: {error}") from None
+        names = dict.fromkeys(["solutions", source_directory])
+        folders = [root / name / str(assignment) for name in names]
+    for folder in folders:
+        if folder.is_dir() and notebooks_in(folder):
+            return folder.resolve()
+    looked = " or ".join(str(f) for f in folders)
+    raise UsageError(
+        f"no source notebook for assignment {assignment!r}: expected a folder holding notebooks at {looked}. "
+        "Pass the assignment's name (run from the course root, where solutions/ or nbgrader's source/ is) "
+        "or the path to its source folder."
+    )
 
 
 def _nbgrader_config(root: Path):
@@ -111,8 +142,46 @@ def _preprocess(nb: NotebookNode, steps: list, config) -> NotebookNode:
     return nb
 
 
-def build_master_and_release(source: NotebookNode, *, root: Path) -> tuple[NotebookNode, NotebookNode]:
+AUTOTEST = "AUTOTEST"
+
+
+def _instantiate_tests(source: NotebookNode, folder: Path, root: Path, config) -> NotebookNode:
+    """Expand AUTOTEST directives with nbgrader's own ``InstantiateTests``, as ``generate_assignment`` does.
+
+    nbgrader runs the instructor's source notebook in a Jupyter kernel to learn each tested value's type,
+    then writes the tests ``autotests.yml`` describes (the assignment folder's, else the course root's).
+    The kernel is the instructor's environment running the instructor's notebook, in the source folder;
+    no student code is involved. Notebooks without a directive start no kernel.
+    """
+    from nbgrader import preprocessors as pp
+
+    if not any(c.cell_type == "code" and AUTOTEST in c.source for c in source.cells):
+        return source
+    spec = next((p for p in (folder / "autotests.yml", root / "autotests.yml") if p.is_file()), None)
+    if spec is None:
+        raise UsageError(
+            f"the source notebooks in {folder} use AUTOTEST directives but there is no autotests.yml in "
+            f"{folder} or {root}; nbgrader's documentation describes the file."
+        )
+    from traitlets.config import Config
+
+    merged = Config(config)
+    merged.InstantiateTests.autotest_filename = str(spec.resolve())
+    resources: dict = {"nbgrader": {}, "metadata": {"path": str(folder)}}
+    try:
+        nb, _ = pp.InstantiateTests(config=merged).preprocess(copy.deepcopy(source), resources)
+    except (ValueError, KeyError, RuntimeError) as error:
+        raise UsageError(f"nbgrader could not expand the AUTOTEST directives in {folder}: {error}") from None
+    return nb
+
+
+def build_master_and_release(
+    source: NotebookNode, *, root: Path, folder: Path | None = None
+) -> tuple[NotebookNode, NotebookNode]:
     """Run nbgrader's generate_assignment preprocessors in memory (same order, no database).
+
+    AUTOTEST directives are expanded first (nbgrader's ``InstantiateTests``, see :func:`_instantiate_tests`),
+    so the tests graded are the ones nbgrader releases and grades.
 
     Returns:
         ``(master, release)``: with and without hidden tests.
@@ -120,8 +189,9 @@ def build_master_and_release(source: NotebookNode, *, root: Path) -> tuple[Noteb
     from nbgrader import preprocessors as pp
 
     config = _nbgrader_config(root)
+    expanded = _instantiate_tests(source, root if folder is None else folder, root, config)
     master = _preprocess(
-        copy.deepcopy(source),
+        copy.deepcopy(expanded),
         [pp.LockCells, pp.ClearSolutions, pp.ClearOutput, pp.CheckCellMetadata, pp.ComputeChecksums],
         config,
     )
@@ -169,22 +239,40 @@ def _hidden_lines(master: NotebookNode, release: NotebookNode) -> tuple[str, ...
     return tuple(dict.fromkeys(hidden))
 
 
-def load_assignment(assignment: str | Path, *, root: Path | None = None) -> Assignment:
-    """Load and prepare an assignment's source notebook and settings.
+def load_assignment(
+    assignment: str | Path, *, root: Path | None = None, notebook: str | None = None
+) -> Assignment:
+    """Load and prepare one of an assignment's source notebooks and its settings.
 
     Args:
-        assignment: the assignment's name (under ``ROOT/solutions``) or its source folder.
+        assignment: the assignment's name (under ``ROOT/solutions`` or the course's nbgrader source
+            folder), its source folder, or the path to one of its notebooks.
         root: the course root (default: the current directory).
+        notebook: which notebook (its name without ``.ipynb``) when the folder holds several.
 
     Returns:
-        The assignment.
+        The assignment, named after the notebook.
 
     Raises:
         UsageError: missing or invalid source notebook or configuration.
     """
     root = Path.cwd() if root is None else Path(root)
-    folder = resolve_folder(assignment, root=root)
-    path = folder / f"{folder.name}.ipynb"
+    candidate = Path(assignment)
+    if notebook is None and candidate.suffix == ".ipynb" and candidate.is_file():
+        candidate, notebook = candidate.parent, candidate.stem
+    folder = resolve_folder(candidate if candidate.is_dir() else assignment, root=root)
+    names = notebooks_in(folder)
+    if notebook is None and folder.name in names:
+        notebook = folder.name  # this course's layout: solutions/hw1/hw1.ipynb
+    elif notebook is None:
+        if len(names) > 1:
+            raise UsageError(
+                f"{folder} holds several notebooks ({', '.join(names)}); pass the path to one of them."
+            )
+        notebook = names[0]
+    path = folder / f"{notebook}.ipynb"
+    if notebook not in names:
+        raise UsageError(f"no source notebook {path}; {folder} holds {', '.join(names)}.")
     try:
         source = nbformat.read(path, as_version=4)
     except (OSError, ValueError) as error:
@@ -193,7 +281,7 @@ def load_assignment(assignment: str | Path, *, root: Path | None = None) -> Assi
     from nbgrader.nbgraderformat.common import SchemaMismatchError
 
     try:
-        master, release = build_master_and_release(source, root=root)
+        master, release = build_master_and_release(source, root=root, folder=folder)
     except SchemaMismatchError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(
@@ -212,7 +300,7 @@ def load_assignment(assignment: str | Path, *, root: Path | None = None) -> Assi
         json.dumps({"master": master, "config": config.describe()}, sort_keys=True, default=str).encode()
     ).hexdigest()
     return Assignment(
-        name=folder.name,
+        name=notebook,
         folder=folder,
         master=master,
         release=release,

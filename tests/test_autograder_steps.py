@@ -494,3 +494,42 @@ def test_test_cells_open_the_assignments_files_as_the_notebook_does():
     assert execution.outputs[1] == [
         {"output_type": "stream", "name": "stdout", "text": "['.home', 'data']\n"}
     ]
+
+
+def test_a_tests_del_and_rebinding_of_a_students_name_reach_the_students_code():
+    """As in nbgrader's single kernel: ``del squares`` makes the student's ``total`` raise NameError,
+    binding data or an imported function and changing a list in place are seen by the student's code,
+    and a function the test defines (which cannot travel) makes the student's code that uses the name
+    fail saying the autograder cannot honour it."""
+    student_code = "def squares(n):\n    return [i * i for i in range(n)]\n\nscale = 1\n\n"
+    student_code += "def total(n):\n    return scale * sum(squares(n))\n\nfrom math import floor as rounder\n"
+    student_code += "weights = [1]\n\ndef weighted():\n    return sum(weights)"
+    deleted = (
+        "kept = squares\ndel squares\ntry:\n    total(3)\nexcept NameError:\n    pass\n"
+        "else:\n    raise AssertionError('total does not use squares')\nfinally:\n    squares = kept"
+    )
+    rebound = "assert total(3) == 5\nscale = 10\nassert total(3) == 50\nfrom math import ceil as rounder"
+    rebound += "\nweights.append(2)\nassert weighted() == 3"
+    cells = [
+        sandbox.Cell(0, student_code),
+        sandbox.Cell(1, deleted, test=True),
+        sandbox.Cell(2, rebound, test=True),
+        sandbox.Cell(3, "print(total(3), rounder(0.5), weights)"),
+        sandbox.Cell(
+            4,
+            "def squares(n):\n    return []\n\ntry:\n    total(2)\nexcept Exception as e:\n    print(e)",
+            test=True,
+        ),
+        sandbox.Cell(5, "total(2)"),
+    ]
+    lim = sandbox.Limits(cell_timeout=10.0, submission_timeout=40.0)
+    student, verifier = (sandbox.start(limits=lim, role=r) for r in ("student", "verifier"))
+    execution = sandbox.run_notebook(student, cells, verifier=verifier)
+    assert execution.status == "finished", execution.detail
+    errors = {i: [o for o in execution.outputs[i] if o["output_type"] == "error"] for i in (1, 2, 4, 5)}
+    assert errors[1] == errors[2] == errors[4] == []
+    assert execution.outputs[3][0]["text"] == "50 1 [1, 2]\n"  # the student's code sees the test's changes
+    # The test's own squares cannot travel: the student's code that looks it up fails saying why.
+    assert "the autograder cannot honour this test" in execution.outputs[4][0]["text"]
+    (refused,) = errors[5]
+    assert refused["ename"] == "Unhonoured" and "'squares'" in refused["evalue"]

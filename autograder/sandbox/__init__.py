@@ -755,6 +755,17 @@ def _relay(
         student.send({"op": "get", "id": ident, "name": request["name"]})
     elif op == "call" and type(request.get("ref")) is int:
         student.send({"op": "call", "id": ident, "ref": request["ref"], "args": request.get("args")}, blob)
+    elif op == "names":
+        student.send({"op": "names", "id": ident})
+    elif op == "delete" and isinstance(request.get("name"), str):
+        student.send({"op": "delete", "id": ident, "name": request["name"]})
+    elif op == "import" and all(isinstance(request.get(k), str) for k in ("name", "module", "attribute")):
+        student.send({"op": "import", **{k: request[k] for k in ("id", "name", "module", "attribute")}})
+    elif op == "unhonoured" and isinstance(request.get("name"), str):
+        reason = str(request.get("reason", ""))[:_MAX_ERROR_CHARS]
+        student.send({"op": "unhonoured", "id": ident, "name": request["name"], "reason": reason})
+    elif op == "set" and isinstance(request.get("name"), str):
+        student.send({"op": "set", "id": ident, "name": request["name"], "args": request.get("args")}, blob)
     else:
         raise _Stop("sandbox-error", "the test process sent an unknown request")
     reply, reply_blob = student.receive(deadline, timeout)

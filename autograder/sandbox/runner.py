@@ -16,6 +16,12 @@ is one JSON line, followed by ``blob`` raw bytes when the line says ``"blob": n`
   of a global, or what calling a function it sent earlier returns, as ``{"event": "reply", "id": k,
   "value": tree}`` or ``{"event": "reply", "id": k, "error": "ValueError: ..."}``. What the function
   prints is dropped (hidden test inputs must not reach the feedback through it).
+* ``{"op": "names", "id": k}``, ``{"op": "delete", "id": k, "name": n}``, ``{"op": "set", "id": k,
+  "name": n, "args": tree}`` + blob and ``{"op": "import", "id": k, "name": n, "module": m, "attribute":
+  a}``: the student's global names; a test's ``del n``; a test binding a name the student's code also
+  uses, to data or to what a module holds (so the student's functions see what nbgrader's single kernel
+  would show them); ``{"op": "unhonoured", "id": k, "name": n, "reason": r}``: a stand-in for a value
+  that could not travel.
 
 ``AUTOGRADER_ROLE=verifier`` runs test cells and never student code:
 
@@ -30,7 +36,14 @@ is one JSON line, followed by ``blob`` raw bytes when the line says ``"blob": n`
   ``{"event": "request", "id": k, "op": "get" | "call", ...}`` and waits for the ``{"op": "reply", ...}``
   the grader relays. Only plain data comes back (``plaindata.py``); a student function becomes a proxy
   whose call is such a request. ``stale`` lists the names student cells changed since the last test cell
-  (their copies here are dropped).
+  (their copies here are dropped). A test that deletes (``del squares``) or binds (``squares = ...``) at
+  its top level one of the student's global names does so in the student's process too, as in nbgrader's
+  single kernel. A value that cannot travel as plain data (a function the test defines) is replaced there
+  by a stand-in whose every use raises :class:`Unhonoured` (:data:`UNHONOURED` in its message), so student
+  code that looks the name up fails saying why instead of grading against the wrong state, and code
+  that does not is unaffected (a test's scratch variable that shares a student's name). A fetched list,
+  dict, set, bytearray or NumPy array (up to 16 MB) the test changes in place (``values.append(1)``,
+  ``W1[0] = 0``) is sent back before student code runs again (a call, or the end of the test cell).
 
 Student cells run in one IPython ``InteractiveShell`` (magics, ``%matplotlib inline`` and rich display work as
 in a kernel) without the ZeroMQ kernel machinery, which is what makes a submission cheap to start. An
@@ -46,11 +59,14 @@ from __future__ import annotations
 
 import ast
 import builtins
+import hashlib
 import importlib.util
 import json
 import os
+import pickle
 import sys
 import traceback
+import types
 from pathlib import Path
 
 _STREAM_CAP = 200_000  # characters kept per stream per cell; the parent's limit-output step trims further
@@ -294,8 +310,72 @@ def _serve_student(channel: _Channel, plaindata, shell) -> None:
                 return target(*arguments[0], **arguments[1])
 
             reply(command, result)
+        elif op == "names":
+            reply(command, lambda: sorted(n for n in namespace if n[:1] != "_" and n not in _IPYTHON_NAMES))
+        elif op == "delete":
+
+            def delete(command=command):
+                name = str(command.get("name"))
+                if name not in namespace:
+                    raise NameError(f"name {name!r} is not defined")
+                del namespace[name]
+                return True
+
+            reply(command, delete)
+        elif op == "import":
+
+            def load(command=command):
+                found = importlib.import_module(str(command["module"]))
+                for part in filter(None, str(command.get("attribute", "")).split(".")):
+                    found = getattr(found, part)
+                namespace[str(command["name"])] = found
+                return True
+
+            reply(command, load)
+        elif op == "unhonoured":
+
+            def stand_in(command=command):
+                namespace[str(command["name"])] = _StandIn(str(command.get("reason", UNHONOURED)))
+                return True
+
+            reply(command, stand_in)
+        elif op == "set":
+
+            def bind(command=command, blob=blob):
+                decoder = plaindata.Decoder(plaindata.unpack(blob), lambda ref, name: refs[ref], models=None)
+                arguments = decoder.decode(command["args"])
+                namespace[str(command["name"])] = arguments
+                return True
+
+            reply(command, bind)
         elif op == "end":
             return
+
+
+_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit"})
+UNHONOURED = "the autograder cannot honour this test"
+
+
+class Unhonoured(Exception):
+    """A test changes the student's state in a way the verifier design cannot carry over (see above)."""
+
+
+class _StandIn:
+    """What a student's name holds after a test bound it to a value that could not travel: any use fails."""
+
+    def __init__(self, reason: str) -> None:
+        object.__setattr__(self, "_reason", reason)
+
+    def _fail(self, *args, **kwargs):
+        raise Unhonoured(object.__getattribute__(self, "_reason"))
+
+    __call__ = __getattr__ = __getitem__ = __iter__ = __len__ = __bool__ = __setattr__ = _fail
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __matmul__ = _fail
+    __eq__ = __lt__ = __gt__ = __contains__ = __float__ = __int__ = __index__ = _fail
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return "<a value a test bound that the autograder cannot pass here>"
 
 
 class _StudentError(Exception):
@@ -326,6 +406,40 @@ class _Remote:
         return f"<student function {self.__name__}>"
 
 
+def _importable(value) -> tuple[str, str] | None:
+    """``(module, attribute)`` that import ``value`` in another process (``attribute`` '' for a module)."""
+    if isinstance(value, types.ModuleType):
+        return value.__name__, ""
+    module, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:
+        return None
+    found = sys.modules.get(module)
+    for part in qualname.split(".") if found is not None else ():
+        found = getattr(found, part, None)
+    return (module, qualname) if found is value and module not in ("__main__", "builtins") else None
+
+
+_MUTABLE = (list, dict, set, bytearray)
+
+
+def _is_array(value) -> bool:
+    return type(value).__name__ == "ndarray" and type(value).__module__ == "numpy"
+
+
+_TRACKED_BYTES = 16 * 1024**2  # larger values (a dataset) are not tracked: hashing them per call is slow
+
+
+def _digest(value) -> bytes | None:
+    """A fingerprint of a fetched value's contents (None when it cannot be taken or is too large)."""
+    if _is_array(value) and value.nbytes > _TRACKED_BYTES:
+        return None
+    try:
+        data = pickle.dumps(value, protocol=5)
+    except Exception:  # an object pickle cannot write: its in-place changes are not tracked
+        return None
+    return hashlib.blake2b(data, digest_size=16).digest() if len(data) <= _TRACKED_BYTES else None
+
+
 class _Namespace(dict):
     """The test cells' globals: what they define, else the student's value of that name (fetched)."""
 
@@ -334,6 +448,8 @@ class _Namespace(dict):
         self.verifier = verifier
         self.fixed: set[str] = set()  # the instructor's prelude: never replaced by a student's value
         self.fetched: dict[str, int] = {}
+        self.digests: dict[str, bytes | None] = {}  # of fetched mutable values, to see in-place changes
+        self.student_names: frozenset[str] = frozenset()  # the student's globals when this test started
 
     def __missing__(self, name: str):
         if name in builtins.__dict__ or name.startswith("__"):
@@ -342,19 +458,79 @@ class _Namespace(dict):
             value = self.verifier.request({"op": "get", "name": name})
         except NameError:
             raise KeyError(name) from None
-        self[name] = value
+        dict.__setitem__(self, name, value)
         self.fetched[name] = id(value)
+        if isinstance(value, _MUTABLE) or _is_array(value):
+            self.digests[name] = _digest(value)
         return value
+
+    def sync(self) -> None:
+        """Send the student's process the fetched values a test changed in place (``values.append(1)``),
+        before student code runs again (a call, or the next cells): as in nbgrader's single kernel."""
+        for name, before in list(self.digests.items()):
+            value = dict.get(self, name)
+            if before is None or value is None or id(value) != self.fetched.get(name):
+                continue
+            now = _digest(value)
+            if now != before:
+                self.digests[name] = now
+                self._send(name, value)
+
+    def _shared(self, name: str) -> bool:
+        return name in self.student_names and name not in self.fixed and not name.startswith("_")
+
+    def __setitem__(self, name: str, value) -> None:
+        """A test's top-level binding; of a student's name, made in the student's process too."""
+        dict.__setitem__(self, name, value)
+        self.fetched.pop(name, None)
+        if self._shared(name):
+            self._send(name, value)
+
+    def _send(self, name: str, value) -> None:
+        """Bind ``name`` to ``value`` in the student's process (data, or what a module holds)."""
+        where = _importable(value)
+        try:
+            if where is not None:  # a module or one of its functions: the student's process imports it
+                self.verifier.request(
+                    {"op": "import", "name": name, "module": where[0], "attribute": where[1]}
+                )
+            else:
+                self.verifier.request({"op": "set", "name": name}, value)
+        except self.verifier.plaindata.TransferError as error:
+            reason = (
+                f"{UNHONOURED}: it binds the student's name {name!r} to a value that cannot be passed to "
+                f"the student's process ({error}), so the student's code cannot see it as in nbgrader's "
+                "single kernel"
+            )
+            self.verifier.request({"op": "unhonoured", "name": name, "reason": reason})
+
+    def __delitem__(self, name: str) -> None:
+        """A test's top-level ``del``; of a student's name, done in the student's process too."""
+        local = dict.__contains__(self, name)
+        if local:
+            dict.__delitem__(self, name)
+            self.fetched.pop(name, None)
+        if name in self.fixed or name.startswith("_"):
+            if not local:
+                raise KeyError(name)
+            return
+        try:
+            self.verifier.request({"op": "delete", "name": name})
+        except NameError:
+            if not local:
+                raise KeyError(name) from None
+        # Still the student's name: binding it again (``squares = orig_squares``) restores it there too.
+        self.student_names = self.student_names | {name}
 
     def forget(self, stale: list[str]) -> None:
         """Drop fetched copies (student state moves on) and test values the student's cells replaced."""
         for name, ident in self.fetched.items():
             if name in self and id(self[name]) == ident:
-                del self[name]
-        self.fetched = {}
+                dict.__delitem__(self, name)
+        self.fetched, self.digests = {}, {}
         for name in stale:
             if name in self and name not in self.fixed:
-                del self[name]
+                dict.__delitem__(self, name)
 
 
 class _Verifier:
@@ -374,6 +550,8 @@ class _Verifier:
         )
 
     def request(self, message: dict, payload=None):
+        if message["op"] == "call":
+            self.namespace.sync()
         self.next_id += 1
         blob = b""
         if payload is not None:
@@ -393,8 +571,11 @@ class _Verifier:
             answer.get("value"), blob, lambda ref, name: _Remote(self, ref, name), models=self.models
         )
 
-    def run(self, source: str, name: str) -> None:
-        """Run a cell's code in the namespace; record its output, last value and error like a kernel."""
+    def run(self, source: str, name: str, then=None) -> None:
+        """Run a cell's code in the namespace; record its output, last value and error like a kernel.
+
+        ``then`` is called after the code, even when it failed (its own error is the cell's too).
+        """
         try:
             tree = ast.parse(source, filename=name)
             last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
@@ -411,14 +592,23 @@ class _Verifier:
                         }
                     )
         except Exception as error:  # a failing test is an error output, as in a kernel
-            RECORDER.outputs.append(
-                {
-                    "output_type": "error",
-                    "ename": type(error).__name__,
-                    "evalue": str(error),
-                    "traceback": traceback.format_exception(error),
-                }
-            )
+            _record_error(error)
+        if then is not None:
+            try:
+                then()
+            except Exception as error:
+                _record_error(error)
+
+
+def _record_error(error: Exception) -> None:
+    RECORDER.outputs.append(
+        {
+            "output_type": "error",
+            "ename": type(error).__name__,
+            "evalue": str(error),
+            "traceback": traceback.format_exception(error),
+        }
+    )
 
 
 def _write_file(command: dict, blob: bytes) -> None:
@@ -454,7 +644,8 @@ def _serve_verifier(channel: _Channel, plaindata) -> None:
             verifier.keras_state.restore()
             verifier.namespace.forget(list(command.get("stale", [])))
             channel.send({"event": "start", "index": command["index"]})
-            verifier.run(command["source"], f"<test cell {command['index']}>")
+            verifier.namespace.student_names = frozenset(verifier.request({"op": "names"}))
+            verifier.run(command["source"], f"<test cell {command['index']}>", then=verifier.namespace.sync)
             channel.send({"event": "done", "index": command["index"], "outputs": RECORDER.outputs})
         elif op == "end":
             return

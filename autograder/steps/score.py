@@ -44,6 +44,9 @@ def score(nb: NotebookNode, assignment: Assignment, execution: Execution) -> tup
         One result per graded cell, in notebook order.
     """
     index = {nb_meta(c).get("grade_id"): i for i, c in enumerate(nb.cells)}
+    # A task (a question whose answer is in other cells) is never unanswered: a person grades it, as in
+    # nbgrader, which gives an automatic 0 only to an answer cell left as released.
+    tasks = {nb_meta(c).get("grade_id") for c in assignment.release.cells if nb_meta(c).get("task")}
     results = []
     for spec in assignment.specs:
         if spec.role not in ("test", "manual"):
@@ -51,7 +54,7 @@ def score(nb: NotebookNode, assignment: Assignment, execution: Execution) -> tup
         i = index[spec.grade_id]
         cell = nb.cells[i]
         if spec.role == "manual":
-            unchanged = compute_checksum(cell) == spec.checksum
+            unchanged = spec.grade_id not in tasks and compute_checksum(cell) == spec.checksum
             results.append(
                 CellResult(
                     spec.grade_id,
