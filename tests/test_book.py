@@ -243,7 +243,7 @@ def _open_in_mode(browser, page_file: Path, mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ["light", "dark"])
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", [*PAGES, "search", "genindex"])  # every page the build writes
 def test_page_has_no_serious_accessibility_violations(html_dir, browser, page, mode):
     from selenium_axe_python import Axe
 
@@ -279,7 +279,6 @@ def test_display_equations_fit_a_phone_screen(html_dir, browser, page):
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
     try:
         read_page(browser, _page_html(html_dir, page))
-        assert browser.execute_script("return window.innerWidth") == PHONE["width"]
         displays = browser.execute_script(DISPLAY_WIDTHS)
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

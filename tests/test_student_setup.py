@@ -123,9 +123,8 @@ def test_the_student_jupyterlab_has_no_instructor_tools(student_env):
 
     server = _run([str(bin_dir / "jupyter"), "server", "extension", "list"], env=student_env["env"])
     assert server.returncode == 0, server.stderr
-    states = dict(
-        re.findall(r"(nbgrader\.server_extensions\.\w+) (enabled|disabled)", server.stdout + server.stderr)
-    )
+    listing = re.sub(r"\x1b\[[0-9;]*m", "", server.stdout + server.stderr)  # without its colours
+    states = dict(re.findall(r"(nbgrader\.server_extensions\.\w+) (enabled|disabled)", listing))
     assert states.get("nbgrader.server_extensions.formgrader") == "disabled", states
     assert states.get("nbgrader.server_extensions.course_list") == "disabled", states
     assert states.get("nbgrader.server_extensions.validate_assignment") == "enabled", states
