@@ -3,8 +3,9 @@
 A fresh virtual environment gets only the student's install (README, "A student's set-up"): the package
 from this repository with the ``validate`` extra, the versions held to ``requirements.txt``. There hw1's
 solution runs from top to bottom, ``autograder check`` passes it, and JupyterLab shows nbgrader's student
-tools only. pip installs from its cache when the packages are there (the course's environment was
-installed on this machine), so this takes about a minute.
+tools only. pip reads its cache when the packages are there (the course's environment was installed on
+this machine); still, installing JupyterLab and nbgrader is most of this module's time: 5-7 minutes in
+all, measured on the 2-core machine with other builds running (load average 11-13).
 """
 
 from __future__ import annotations
