@@ -230,3 +230,147 @@ def test_page_renders_offline_in_a_browser(html_dir, browser, page):
         assert state["typeset"] > 0, f"{page}: MathJax typeset nothing"
         assert state["mathErrors"] == 0, f"{page}: MathJax reported TeX errors"
         assert state["rawMath"] == [], f"{page}: raw TeX delimiters left: {state['rawMath'][:5]}"
+
+
+# --- launching a chapter: buttons, and the set-up cell that installs dlcourse where it is missing ---------
+
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+NOTEBOOK_PAGES = [p for p in PAGES if _is_notebook_page(p)]
+SETUP_MARK = "# SET-UP CELL"
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_chapter_pages_offer_launch_buttons(html_dir, page):
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(_page_html(html_dir, page).read_text(encoding="utf-8"), "html.parser")
+    links = {a.get_text(" ", strip=True): a["href"] for a in soup.select(".dropdown-launch-buttons a[href]")}
+    repo = CONFIG["repository"]["url"].removeprefix("https://github.com/")
+    buttons = CONFIG["launch_buttons"]
+    assert links.get("Binder", "").startswith(f"{buttons['binderhub_url']}/v2/gh/{repo}/"), links
+    assert f"{page}.md" in links["Binder"]
+    assert links.get("JupyterHub", "").startswith(f"{buttons['jupyterhub_url']}/hub/user-redirect/git-pull?")
+    # Colab reads notebooks only: the button opens the published book's output-free copy of this page.
+    branch = CONFIG["sphinx"]["config"]["notebook_downloads_colab_branch"]
+    assert links.get("Colab") == f"{buttons['colab_url']}/github/{repo}/blob/{branch}/_sources/{page}.ipynb"
+    assert (html_dir / "_sources" / f"{page}.ipynb").is_file()
+
+
+def _setup_cell(page: str) -> tuple[str, list[str]]:
+    import jupytext
+
+    notebook = jupytext.read(ROOT / f"{page}.md")
+    first = next(c for c in notebook.cells if c.cell_type == "code")
+    return first.source, first.metadata.get("tags", [])
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_each_chapter_starts_with_the_hidden_set_up_cell(html_dir, page):
+    source, tags = _setup_cell(page)
+    assert source.startswith(SETUP_MARK), f"{page}: the first code cell is not the set-up cell"
+    assert source == _setup_cell(NOTEBOOK_PAGES[0])[0], f"{page}: its set-up cell differs from the others"
+    assert "remove-cell" in tags
+    assert SETUP_MARK not in _page_html(html_dir, page).read_text(encoding="utf-8")
+    assert f"git+{CONFIG['repository']['url']}" in source  # installs from the instructor's repository
+
+
+# Runs the set-up cell in a fresh Python and reports every process it starts (refusing to start any).
+_RUN_SETUP_CELL = """
+import json, sys
+started = []
+def refuse(event, args):
+    if event == "subprocess.Popen":
+        started.append([str(a) for a in args[1]])
+        raise RuntimeError("refused")
+sys.addaudithook(refuse)
+if sys.argv[1] == "missing":  # as on Colab: importlib finds no dlcourse
+    import importlib.util
+    original = importlib.util.find_spec
+    importlib.util.find_spec = lambda name, *a: None if name == "dlcourse" else original(name, *a)
+try:
+    exec(sys.stdin.read(), {})
+except RuntimeError as error:
+    assert str(error) == "refused", error
+print(json.dumps(started))
+"""
+
+
+def test_the_set_up_cell_does_nothing_where_dlcourse_is_installed():
+    import subprocess
+    import sys
+
+    source, _ = _setup_cell(NOTEBOOK_PAGES[0])
+    here = subprocess.run(
+        [sys.executable, "-c", _RUN_SETUP_CELL, "installed"], input=source, capture_output=True, text=True
+    )
+    assert here.returncode == 0, here.stderr
+    assert json.loads(here.stdout) == []  # nothing started, nothing installed
+
+    # Where dlcourse is missing (Colab) the same cell runs pip on the course's package.
+    colab = subprocess.run(
+        [sys.executable, "-c", _RUN_SETUP_CELL, "missing"], input=source, capture_output=True, text=True
+    )
+    assert colab.returncode == 0, colab.stderr
+    (command,) = json.loads(colab.stdout)
+    assert command[:4] == [sys.executable, "-m", "pip", "install"]
+    assert command[-1].startswith("dlcourse-kit[") and f"git+{CONFIG['repository']['url']}" in command[-1]
+
+
+# --- accessibility (axe-core) in both colour modes, and display math on a phone ----------------------------
+
+
+def _open_in_mode(browser, page_file: Path, mode: str) -> None:
+    """Open ``page_file`` in pydata-sphinx-theme's ``mode`` (its switch stores the choice in localStorage)."""
+    browser.get(page_file.resolve().as_uri())
+    browser.execute_script(
+        "localStorage.setItem('mode', arguments[0]); localStorage.setItem('theme', arguments[0]);", mode
+    )
+    read_page(browser, page_file)  # reloads and waits for MathJax
+    assert browser.execute_script("return document.documentElement.dataset.theme") == mode
+
+
+@pytest.mark.slow  # axe-core's colour-contrast checks take seconds per page on a busy 2-core machine
+@pytest.mark.parametrize("mode", ["light", "dark"])
+@pytest.mark.parametrize("page", [*PAGES, "search", "genindex"])  # every page the build writes
+def test_page_has_no_serious_accessibility_violations(html_dir, browser, page, mode):
+    from selenium_axe_python import Axe
+
+    _open_in_mode(browser, _page_html(html_dir, page), mode)
+    axe = Axe(browser)
+    axe.inject()
+    # axe-core's default rules plus its experimental ones (label-content-name-mismatch is one).
+    experimental = browser.execute_script("return axe.getRules(['experimental']).map(r => r.ruleId)")
+    results = axe.run(options=json.dumps({"rules": {rule: {"enabled": True} for rule in experimental}}))
+    serious = [v for v in results["violations"] if v["impact"] in ("serious", "critical")]
+    assert serious == [] or pytest.fail(axe.report(serious))
+
+
+PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True}
+
+# Each display equation's typeset width against the width of the column it sits in.
+DISPLAY_WIDTHS = """
+return Array.from(document.querySelectorAll('mjx-container[display="true"]')).map(c => ({
+  tex: (c.closest('.math') || c).getAttribute('id') || c.textContent.slice(0, 60),
+  math: c.querySelector('mjx-math').getBoundingClientRect().width,
+  column: c.getBoundingClientRect().width,
+}));
+"""
+
+
+def _has_display_math(page: str) -> bool:
+    source = ROOT / f"{page}.md"
+    return source.is_file() and "$$" in source.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if _has_display_math(p)])
+def test_display_equations_fit_a_phone_screen(html_dir, browser, page):
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+    try:
+        read_page(browser, _page_html(html_dir, page))
+        displays = browser.execute_script(DISPLAY_WIDTHS)
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    too_wide = [d for d in displays if d["math"] > d["column"] + 0.5]
+    assert too_wide == [], (
+        f"{page}: {len(too_wide)} of {len(displays)} display equations are cut off: {too_wide}"
+    )

@@ -30,6 +30,7 @@ def _scratch_book(tmp_path: Path, cell: str) -> Path:
     (book / "book").mkdir(parents=True)
     shutil.copy(ROOT / "_config.yml", book / "_config.yml")
     shutil.copytree(ROOT / "book" / "_ext", book / "book" / "_ext")
+    shutil.copytree(ROOT / "book" / "_static", book / "book" / "_static")
     (book / "_toc.yml").write_text("format: jb-book\nroot: book/page\n")
     (book / "book" / "page.md").write_text(
         _HEADER + "# Page\n\n```{code-cell} ipython3\n" + cell + "\n```\n", encoding="utf-8"
