@@ -178,8 +178,10 @@ PICTURES = {
 def test_every_image_has_alt_text_that_says_what_it_shows(html_dir, page):
     for image in _images(html_dir, page):
         alt = (image["alt"] or "").strip()
-        assert len(alt) >= 20, f"{page}: {image['src']} has alt text {alt!r}"
+        assert alt, f"{page}: {image['src']} has no alt text"
         assert not _FILE_NAME.search(alt), f"{page}: {image['src']} has a file name as alt text: {alt!r}"
+        if "_images/" in (image["src"] or ""):  # a plot the page drew (the theme's logos and icons are named)
+            assert len(alt) >= 20, f"{page}: {image['src']}: alt text {alt!r} too short to say what it shows"
 
 
 @pytest.mark.parametrize("page", PAGES)
