@@ -426,7 +426,8 @@ def formgrader(assignment: str, out: Path) -> None:
             f"cd {config.parent} && jupyter lab, "
             "then Nbgrader > Formgrader > Manual Grading. Afterwards: "
             f"autograder report {assignment} {out} (grades.csv, feedback and the Canvas export follow)."
-        )
+        ),
+        soft_wrap=True,  # the commands stay whole lines, to copy and paste (a long path would split them)
     )
 
 
