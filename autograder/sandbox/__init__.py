@@ -107,7 +107,6 @@ from autograder.sandbox import cgroups, isolation, orchestration, plaindata, pro
 from autograder.sandbox.isolation import (
     BINDING,
     ENTER,
-    MODES,
     RUNNER,
     SYSCALLS,
     SYSTEM_PATHS,
@@ -115,6 +114,8 @@ from autograder.sandbox.isolation import (
     WORKDIR_PREFIX,
     Isolation,
     Limits,
+    Mode,
+    Role,
     Unavailable,
     default_expose,
     die_with_parent,
@@ -126,7 +127,7 @@ from autograder.sandbox.isolation import (
     unshare_flags,
 )
 from autograder.sandbox.orchestration import Cell, Execution, run_notebook
-from autograder.sandbox.process import GARBLED, THREAD_VARIABLES, Runner, Stop, start
+from autograder.sandbox.process import GARBLED, THREAD_VARIABLES, ExecutionStatus, Runner, Stop, start
 from autograder.sandbox.protocol import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH
 
 __all__ = [
@@ -135,7 +136,6 @@ __all__ = [
     "GARBLED",
     "MAX_MESSAGE_BYTES",
     "MAX_MESSAGE_DEPTH",
-    "MODES",
     "RUNNER",
     "SYSCALLS",
     "SYSTEM_PATHS",
@@ -144,8 +144,11 @@ __all__ = [
     "WORKDIR_PREFIX",
     "Cell",
     "Execution",
+    "ExecutionStatus",
     "Isolation",
     "Limits",
+    "Mode",
+    "Role",
     "Runner",
     "Stop",
     "Unavailable",

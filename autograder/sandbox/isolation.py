@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
 
@@ -32,11 +33,25 @@ ENTER = Path(__file__).with_name("enter.py")
 SYSCALLS = Path(__file__).with_name("syscalls.py")
 BINDING = "pyseccomp"  # the libseccomp binding (requirements.txt), loaded by path inside the sandbox
 UNFILTERED_BENCHMARK = "AUTOGRADER_BENCHMARK_NO_SYSCALL_FILTER"
-MODES = ("strict", "warn", "off")
 UID_BASE, UID_RANGE = 200_000, 800_000  # unprivileged uids with no account (no files outside a sandbox)
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 
 WORKDIR_PREFIX = "autograder-"
+
+
+class Mode(StrEnum):
+    """How strongly submissions are isolated (see :mod:`autograder.sandbox`); equal to its name."""
+
+    STRICT = "strict"  # refuse to grade without namespaces or the system-call filter
+    WARN = "warn"  # grade with the layers there are, saying loudly which are missing
+    OFF = "off"  # rlimits and timeouts only: a student's self-check of their own notebook
+
+
+class Role(StrEnum):
+    """Which of a submission's two sandboxed processes one is; equal to its name."""
+
+    STUDENT = "student"  # runs the notebook's code
+    VERIFIER = "verifier"  # runs its tests, never student code
 
 
 def sweep() -> int:
@@ -76,9 +91,9 @@ class Limits:
         """The sandbox's resident-memory cap: ``resident_bytes``, or the address-space limit when unset."""
         return self.resident_bytes if self.resident_bytes is not None else self.memory_bytes
 
-    def for_role(self, role: str) -> Limits:
+    def for_role(self, role: Role | str) -> Limits:
         """The limits of the ``"student"``'s or the ``"verifier"``'s sandbox (its own memory limits)."""
-        if role != "verifier":
+        if role != Role.VERIFIER:
             return self
         resident = self.verifier_resident_bytes
         if resident is None and self.verifier_memory_bytes is None:
@@ -90,7 +105,7 @@ class Limits:
     @property
     def worker_resident_bytes(self) -> int:
         """The most resident memory one grading worker's two sandboxes (student and verifier) may hold."""
-        return self.resident_cap + self.for_role("verifier").resident_cap
+        return self.resident_cap + self.for_role(Role.VERIFIER).resident_cap
 
 
 @dataclass(frozen=True)
@@ -98,16 +113,18 @@ class Isolation:
     """How strongly submissions are isolated (see :mod:`autograder.sandbox`).
 
     Attributes:
-        mode: ``"strict"`` (refuse without namespaces), ``"warn"`` (grade anyway, loudly) or ``"off"``.
+        mode: ``"strict"`` (refuse without namespaces), ``"warn"`` (grade anyway, loudly) or ``"off"``: a
+            :class:`Mode`, or its name (the CLI's option), stored as the :class:`Mode`.
         expose: host paths the student may read (besides the system and Python), e.g. the data folder.
     """
 
-    mode: str = "strict"
+    mode: Mode | str = Mode.STRICT
     expose: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"unknown sandbox mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.mode not in tuple(Mode):
+            raise ValueError(f"unknown sandbox mode {self.mode!r}; choose one of {', '.join(Mode)}")
+        object.__setattr__(self, "mode", Mode(self.mode))  # a frozen dataclass: set once, here
 
 
 def unshare_flags(as_root: bool) -> list[str]:
@@ -210,10 +227,10 @@ def resolve(isolation: Isolation) -> list[str] | None:
     Raises:
         Unavailable: strict mode on a machine without usable namespaces or system-call filter.
     """
-    if isolation.mode == "off":
+    if isolation.mode == Mode.OFF:
         return None
     command, why = probe()
-    if command is None and isolation.mode == "strict":
+    if command is None and isolation.mode == Mode.STRICT:
         raise Unavailable(
             f"cannot isolate student code: {why}. Grading needs Linux namespaces (run as root, or enable "
             "unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1 / "
@@ -221,7 +238,7 @@ def resolve(isolation: Isolation) -> list[str] | None:
             "(unsafe: student code can then read solutions/ and the network)."
         )
     binding, why = probe_filter()
-    if binding is None and isolation.mode == "strict" and not os.environ.get(UNFILTERED_BENCHMARK):
+    if binding is None and isolation.mode == Mode.STRICT and not os.environ.get(UNFILTERED_BENCHMARK):
         raise Unavailable(
             f"cannot filter student code's system calls: {why}. Grading needs seccomp (a Linux kernel "
             "with CONFIG_SECCOMP_FILTER, as every distribution's), libseccomp (Debian/Ubuntu: apt install "
@@ -234,7 +251,7 @@ def resolve(isolation: Isolation) -> list[str] | None:
 
 def syscall_filter(isolation: Isolation) -> str | None:
     """The libseccomp binding's file the sandbox installs its filter with, or None to run without one."""
-    if isolation.mode == "off" or os.environ.get(UNFILTERED_BENCHMARK):
+    if isolation.mode == Mode.OFF or os.environ.get(UNFILTERED_BENCHMARK):
         return None
     return probe_filter()[0]
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from autograder.sandbox.isolation import Role
 from autograder.sandbox.plaindata import ModelAllowList
-from autograder.sandbox.process import GARBLED, Runner, Stop
+from autograder.sandbox.process import GARBLED, ExecutionStatus, Runner, Stop
 
 
 @dataclass
@@ -22,8 +23,9 @@ class Execution:
     Attributes:
         outputs: nbformat output dicts per executed cell index.
         execution_counts: execution count per executed cell index.
-        status: ``"finished"``, ``"cell-timeout"``, ``"submission-timeout"``, ``"died"`` (the notebook's
-            process stopped) or ``"sandbox-error"`` (the grading machinery failed: nothing to score).
+        status: an :class:`ExecutionStatus`: ``"finished"``, ``"cell-timeout"``, ``"submission-timeout"``,
+            ``"died"`` (the notebook's process stopped) or ``"sandbox-error"`` (the grading machinery failed:
+            nothing to score).
         stopped_at: index of the cell that was running when execution stopped early, if any.
         detail: human-readable explanation when ``status`` is not ``"finished"``.
         seconds: wall time from the job being sent to the end.
@@ -31,7 +33,7 @@ class Execution:
 
     outputs: dict[int, list[dict]] = field(default_factory=dict)
     execution_counts: dict[int, int] = field(default_factory=dict)
-    status: str = "finished"
+    status: ExecutionStatus = ExecutionStatus.FINISHED
     stopped_at: int | None = None
     detail: str = ""
     seconds: float = 0.0
@@ -51,7 +53,7 @@ _MAX_ERROR_CHARS = 4_000
 
 
 def _relay(
-    request: dict, blob: bytes, student: Runner, deadline: float, timeout: tuple[str, str]
+    request: dict, blob: bytes, student: Runner, deadline: float, timeout: tuple[ExecutionStatus, str]
 ) -> tuple[dict, bytes]:
     """Forward one verifier request to the student's process; return its (checked) reply to the verifier."""
     op = request.get("op")
@@ -72,10 +74,10 @@ def _relay(
     elif op == "set" and isinstance(request.get("name"), str):
         student.send({"op": "set", "id": ident, "name": request["name"], "args": request.get("args")}, blob)
     else:
-        raise Stop("sandbox-error", "the test process sent an unknown request")
+        raise Stop(ExecutionStatus.SANDBOX_ERROR, "the test process sent an unknown request")
     reply, reply_blob = student.receive(deadline, timeout)
     if reply.get("event") != "reply" or reply.get("id") != ident:
-        raise Stop("died", GARBLED)
+        raise Stop(ExecutionStatus.DIED, GARBLED)
     answer: dict = {"op": "reply", "id": ident}
     if "error" in reply:
         answer["error"] = str(reply["error"])[:_MAX_ERROR_CHARS]
@@ -85,7 +87,7 @@ def _relay(
     return answer, verifier_blob
 
 
-def _await_done(process: Runner, index: int, deadline: float, timeout: tuple[str, str]) -> dict:
+def _await_done(process: Runner, index: int, deadline: float, timeout: tuple[ExecutionStatus, str]) -> dict:
     """Wait for a student cell's ``done`` (a ``start`` may come first)."""
     while True:
         message, _ = process.receive(deadline, timeout)
@@ -96,18 +98,18 @@ def _await_done(process: Runner, index: int, deadline: float, timeout: tuple[str
             return message
         raise Stop(
             process.stop_status,
-            GARBLED if process.role == "student" else "the test process sent an unexpected message",
+            GARBLED if process.role == Role.STUDENT else "the test process sent an unexpected message",
         )
 
 
 def _await_prelude(verifier: Runner) -> None:
     """Wait for the verifier's set-up (the instructor's imports and definitions) to have run cleanly."""
     deadline = time.monotonic() + verifier.limits.startup_timeout
-    done = _await_done(verifier, -1, deadline, ("sandbox-error", "the tests' set-up timed out"))
+    done = _await_done(verifier, -1, deadline, (ExecutionStatus.SANDBOX_ERROR, "the tests' set-up timed out"))
     errors = [o for o in done["outputs"] if o.get("output_type") == "error"]
     if errors:
         detail = f"{errors[0].get('ename')}: {errors[0].get('evalue')}"
-        raise Stop("sandbox-error", f"the tests' set-up failed: {detail}")
+        raise Stop(ExecutionStatus.SANDBOX_ERROR, f"the tests' set-up failed: {detail}")
 
 
 def run_notebook(
@@ -181,10 +183,13 @@ def run_notebook(
             cell_deadline = now + limits.cell_timeout
             deadline = min(cell_deadline, submission_deadline)
             timeout = (
-                ("cell-timeout", f"a cell exceeded the {limits.cell_timeout:g} s limit per cell")
+                (
+                    ExecutionStatus.CELL_TIMEOUT,
+                    f"a cell exceeded the {limits.cell_timeout:g} s limit per cell",
+                )
                 if cell_deadline < submission_deadline
                 else (
-                    "submission-timeout",
+                    ExecutionStatus.SUBMISSION_TIMEOUT,
                     f"the notebook exceeded the {limits.submission_timeout:g} s limit per submission",
                 )
             )
@@ -211,7 +216,9 @@ def run_notebook(
                         done = message
                         break
                     elif event != "start":
-                        raise Stop("sandbox-error", "the test process sent an unexpected message")
+                        raise Stop(
+                            ExecutionStatus.SANDBOX_ERROR, "the test process sent an unexpected message"
+                        )
             result.outputs[cell.index] = list(done.get("outputs", []))
             result.execution_counts[cell.index] = count
             current = None

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,8 @@ from autograder.sandbox.isolation import (
     WORKDIR_PREFIX,
     Isolation,
     Limits,
+    Mode,
+    Role,
 )
 
 if TYPE_CHECKING:
@@ -52,6 +55,17 @@ def _note_once(text: str) -> None:
     print(text, file=sys.stderr)
 
 
+class ExecutionStatus(StrEnum):
+    """How a notebook's execution ended (:class:`~autograder.sandbox.orchestration.Execution`); equal to its
+    name as a string, which is how results and their JSON spell it."""
+
+    FINISHED = "finished"
+    CELL_TIMEOUT = "cell-timeout"
+    SUBMISSION_TIMEOUT = "submission-timeout"
+    DIED = "died"  # the notebook's process stopped: the notebook's fault
+    SANDBOX_ERROR = "sandbox-error"  # the grading machinery failed: nothing to score
+
+
 class Stop(Exception):
     """Execution ends early: ``status`` and ``detail`` as in :class:`Execution`.
 
@@ -60,7 +74,7 @@ class Stop(Exception):
     with the reason (never a silent zero).
     """
 
-    def __init__(self, status: str, detail: str) -> None:
+    def __init__(self, status: ExecutionStatus, detail: str) -> None:
         super().__init__(detail)
         self.status, self.detail = status, detail
 
@@ -81,10 +95,11 @@ class Runner:
         env_passthrough: tuple[str, ...],
         preload: tuple[str, ...],
         isolation: Isolation = STRICT,
-        role: str = "student",
+        role: Role | str = Role.STUDENT,
         nbgrader_execution: str = "autograde",
         threads: int | None = None,
     ) -> None:
+        role = Role(role)
         limits = limits.for_role(role)
         self.limits = limits
         self.role = role
@@ -92,7 +107,7 @@ class Runner:
         binding = layers.syscall_filter(isolation)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
         self.cgroup: cgroups.Cgroup | None = None
-        if isolation.mode != "off":
+        if isolation.mode != Mode.OFF:
             self.cgroup, why = cgroups.create(limits.resident_cap, limits.max_processes)
             if self.cgroup is None:
                 _note_once(
@@ -110,7 +125,7 @@ class Runner:
             PYTHONDONTWRITEBYTECODE="1",
             PYTHONUNBUFFERED="1",
             AUTOGRADER_PRELOAD=",".join(preload),
-            AUTOGRADER_ROLE=role,
+            AUTOGRADER_ROLE=role.value,
             NBGRADER_EXECUTION=nbgrader_execution,  # as nbgrader sets it; notebooks branch on it
         )
         if threads is not None:  # a value passed through from the grader's environment wins
@@ -118,7 +133,7 @@ class Runner:
         read_fd, write_fd = os.pipe()
         env["AUTOGRADER_FD"] = str(write_fd)
         self._log = open(self.workdir / ".runner.log", "wb")
-        if isolation.mode != "off" and binding is None and role == "student":
+        if isolation.mode != Mode.OFF and binding is None and role == Role.STUDENT:
             why = layers.probe_filter()[1] or f"{UNFILTERED_BENCHMARK} is set"
             print(
                 f"WARNING: autograder: student code runs WITHOUT the system-call filter ({why}); it can "
@@ -128,7 +143,7 @@ class Runner:
         seccomp = None
         if self.prefix is None:
             command = [sys.executable, "-s", str(RUNNER)]
-            if isolation.mode == "warn" and role == "student":
+            if isolation.mode == Mode.WARN and role == Role.STUDENT:
                 print(
                     "WARNING: autograder: student code runs WITHOUT a sandbox (no namespaces: "
                     f"{layers.probe()[1]}); it can read solutions/, other submissions and the network.",
@@ -170,7 +185,7 @@ class Runner:
         except (BrokenPipeError, ValueError):
             raise Stop(self.stop_status, self._death_detail()) from None
 
-    def receive(self, deadline: float, timeout: tuple[str, str]) -> tuple[dict, bytes]:
+    def receive(self, deadline: float, timeout: tuple[ExecutionStatus, str]) -> tuple[dict, bytes]:
         """The next message; a missed ``deadline`` raises :class:`Stop` with ``timeout``, a dead process
         or an unreadable message with the reason."""
         received = self._reader.next(deadline)
@@ -181,14 +196,14 @@ class Runner:
         if received[0].get("event") == "garbled":
             raise Stop(
                 self.stop_status,
-                GARBLED if self.role == "student" else "the test process sent an unreadable reply",
+                GARBLED if self.role == Role.STUDENT else "the test process sent an unreadable reply",
             )
         return received
 
     @property
-    def stop_status(self) -> str:
+    def stop_status(self) -> ExecutionStatus:
         """The status when this process stops unexpectedly: the notebook's fault, or the grader's."""
-        return "died" if self.role == "student" else "sandbox-error"
+        return ExecutionStatus.DIED if self.role == Role.STUDENT else ExecutionStatus.SANDBOX_ERROR
 
     def poll_ready(self) -> bool:
         """Whether the warm-up has ended, without waiting."""
@@ -197,7 +212,7 @@ class Runner:
             if received is None:
                 return False
             if received[0].get("event") != "ready":
-                raise Stop("sandbox-error", f"the sandbox did not start: {self._log_tail()}")
+                raise Stop(ExecutionStatus.SANDBOX_ERROR, f"the sandbox did not start: {self._log_tail()}")
             self._ready = True
         return True
 
@@ -208,12 +223,13 @@ class Runner:
         limit = self.limits.startup_timeout
         try:
             message, _ = self.receive(
-                time.monotonic() + limit, ("died", f"the sandbox did not start within {limit:g} s")
+                time.monotonic() + limit,
+                (ExecutionStatus.DIED, f"the sandbox did not start within {limit:g} s"),
             )
         except Stop as stop:
-            raise Stop("sandbox-error", f"{stop.detail}: {self._log_tail()}") from None
+            raise Stop(ExecutionStatus.SANDBOX_ERROR, f"{stop.detail}: {self._log_tail()}") from None
         if message.get("event") != "ready":
-            raise Stop("sandbox-error", f"the sandbox did not start: {self._log_tail()}")
+            raise Stop(ExecutionStatus.SANDBOX_ERROR, f"the sandbox did not start: {self._log_tail()}")
         self._ready = True
 
     def run(self, cells: list[tuple[int, str]]) -> Execution:
@@ -252,7 +268,7 @@ class Runner:
 
     @property
     def _who(self) -> str:
-        return "the notebook's process" if self.role == "student" else "the test process"
+        return "the notebook's process" if self.role == Role.STUDENT else "the test process"
 
     def _log_tail(self) -> str:
         self._log.flush()
@@ -281,7 +297,7 @@ def start(
     env_passthrough: tuple[str, ...] = (),
     preload: tuple[str, ...] = (),
     isolation: Isolation = STRICT,
-    role: str = "student",
+    role: Role | str = Role.STUDENT,
     nbgrader_execution: str = "autograde",
     threads: int | None = None,
 ) -> Runner:
@@ -292,8 +308,8 @@ def start(
         env_passthrough: names of environment variables copied from this process.
         preload: modules imported before the job arrives (e.g. ``numpy``).
         isolation: the sandbox mode and the extra host paths the notebook may read.
-        role: ``"student"`` (runs the notebook's code) or ``"verifier"`` (runs its tests, see the module
-            docstring).
+        role: ``"student"`` (runs the notebook's code) or ``"verifier"`` (runs its tests, see
+            :mod:`autograder.sandbox`), a :class:`Role` or its name.
         nbgrader_execution: the value of ``NBGRADER_EXECUTION`` in the process, as nbgrader sets it:
             ``"autograde"`` when grading, ``"validate"`` for a student's self-check.
         threads: threads the process's numerical libraries may use (:data:`THREAD_VARIABLES`; ``None``:
