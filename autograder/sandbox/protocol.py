@@ -7,7 +7,10 @@ is untrusted: a line that is not a JSON object, nests deeper than :data:`MAX_MES
 :data:`MAX_MESSAGE_BYTES` or announces a blob over the reader's limit is *garbled*, and the reader says so
 instead of reading on.
 
-This file imports nothing from the ``autograder`` package (standard library only).
+Both ends use this one definition: the grader imports it (:class:`Reader`, and :func:`encode` for its
+commands), and ``runner.py``, which runs inside the sandbox where the ``autograder`` package is not
+importable, loads this file by path from its own folder (``enter.py`` copies it there beside
+``runner.py``). So it imports nothing from the ``autograder`` package (standard library only).
 """
 
 from __future__ import annotations
@@ -27,6 +30,34 @@ def encode(message: dict, blob: bytes = b"") -> bytes:
     if blob:
         message = {**message, "blob": len(blob)}
     return json.dumps(message).encode() + b"\n" + blob
+
+
+class Garbled(ValueError):
+    """A message line that is not a JSON object, nests too deep, or announces a blob it may not have."""
+
+
+def decode(line: bytes, max_blob: int) -> tuple[dict, int]:
+    """The message one line holds and the size of the blob that follows it.
+
+    Args:
+        line: the JSON line, as read (with or without its newline).
+        max_blob: the largest blob the message may announce.
+
+    Raises:
+        Garbled: the line is not a JSON object, nests deeper than :data:`MAX_MESSAGE_DEPTH`, or its
+            ``blob`` is not a count of at most ``max_blob`` bytes.
+    """
+    try:
+        message = json.loads(line)
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:  # bad JSON, huge integers, nesting
+        raise Garbled(f"not JSON: {error}") from None
+    nested = line.count(b"[") + line.count(b"{") > MAX_MESSAGE_DEPTH  # cheap: could it be too deep?
+    if not isinstance(message, dict) or (nested and deeper_than(message, MAX_MESSAGE_DEPTH)):
+        raise Garbled(f"not a JSON object of at most {MAX_MESSAGE_DEPTH} levels")
+    size = message.get("blob", 0)
+    if type(size) is not int or not 0 <= size <= max_blob:
+        raise Garbled(f"its blob size is not a count of at most {max_blob} bytes")
+    return message, size
 
 
 def deeper_than(value: object, limit: int) -> bool:
@@ -87,14 +118,8 @@ class Reader:
         line = bytes(self._buffer[:end])
         del self._buffer[: end + 1]
         try:
-            message = json.loads(line)
-        except (ValueError, UnicodeDecodeError, RecursionError):  # bad JSON, huge integers, deep nesting
-            return {"event": "garbled"}, b""
-        nested = line.count(b"[") + line.count(b"{") > MAX_MESSAGE_DEPTH  # cheap: could it be too deep?
-        if not isinstance(message, dict) or (nested and deeper_than(message, MAX_MESSAGE_DEPTH)):
-            return {"event": "garbled"}, b""
-        size = message.get("blob", 0)
-        if type(size) is not int or not 0 <= size <= self.max_blob:
+            message, size = decode(line, self.max_blob)
+        except Garbled:
             return {"event": "garbled"}, b""
         if size and not self._fill(size, deadline):
             return None
