@@ -213,10 +213,12 @@ def _piped_system(shell):
     return system
 
 
-def _load_beside(name: str):
+def _load_beside(name: str) -> types.ModuleType:
     """The module ``name`` from this file's folder, loaded by path (the sandbox cannot import autograder)."""
     path = Path(__file__).with_name(f"{name}.py")
     spec = importlib.util.spec_from_file_location(f"_autograder_{name}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # a dataclass looks its module up there
     spec.loader.exec_module(module)
