@@ -296,24 +296,24 @@ def test_what_homework_code_does_still_works_under_the_filter():
 
 def test_the_filter_also_holds_in_a_user_namespace_sandbox(monkeypatch):
     """Grading as an ordinary user: the notebook is root of its own user namespace, and still filtered."""
-    flags = sandbox._unshare_flags(as_root=False)
+    flags = sandbox.unshare_flags(as_root=False)
     command = ["unshare", *flags, sys.executable, "-I", "-S", str(sandbox.ENTER)]
-    monkeypatch.setattr(sandbox, "probe", lambda: (command, ""))
+    monkeypatch.setattr(sandbox.isolation, "probe", lambda: (command, ""))
     assert _run_filtered("strict") == "2 1 True True"
 
 
 def test_warn_mode_without_namespaces_still_filters_system_calls(monkeypatch, capfd):
-    monkeypatch.setattr(sandbox, "probe", lambda: (None, "no user namespaces"))
+    monkeypatch.setattr(sandbox.isolation, "probe", lambda: (None, "no user namespaces"))
     assert _run_filtered("warn") == "2 1 True True"
     err = capfd.readouterr().err
     assert "WITHOUT a sandbox" in err and "WITHOUT the system-call filter" not in err
 
 
 def test_without_libseccomp_strict_mode_refuses_and_warn_mode_says_so(monkeypatch, tmp_path, capfd):
-    monkeypatch.setattr(sandbox, "BINDING", "no_such_seccomp_binding")
+    monkeypatch.setattr(sandbox.isolation, "BINDING", "no_such_seccomp_binding")
     why = sandbox.probe_filter.__wrapped__()  # the real probe, not its cached answer
     assert why == (None, "the Python package no_such_seccomp_binding is not installed")
-    monkeypatch.setattr(sandbox, "probe_filter", lambda: why)
+    monkeypatch.setattr(sandbox.isolation, "probe_filter", lambda: why)
     with pytest.raises(UsageError, match="cannot filter student code's system calls: the Python") as info:
         api.grade(_toy_source(), tmp_path, out=tmp_path / "out")
     assert "apt install libseccomp2" in str(info.value) and "pip install -r requirements" in str(info.value)
@@ -357,14 +357,16 @@ def test_no_process_outlives_its_grading(batch):
 
 
 def test_strict_mode_refuses_where_namespaces_are_missing(monkeypatch, tmp_path):
-    monkeypatch.setattr(sandbox, "probe", lambda: (None, "unshare: unshare failed: Operation not permitted"))
+    monkeypatch.setattr(
+        sandbox.isolation, "probe", lambda: (None, "unshare: unshare failed: Operation not permitted")
+    )
     with pytest.raises(UsageError, match="cannot isolate student code: unshare"):
         api.grade(_toy_source(), tmp_path, out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
 def test_warn_mode_grades_without_namespaces_and_says_so(monkeypatch, tmp_path, capfd):
-    monkeypatch.setattr(sandbox, "probe", lambda: (None, "no user namespaces"))
+    monkeypatch.setattr(sandbox.isolation, "probe", lambda: (None, "no user namespaces"))
     (tmp_path / "subs" / "correct").mkdir(parents=True)
     shutil.copyfile(
         TOY_FIXTURES / "submissions" / "correct.ipynb", tmp_path / "subs" / "correct" / "toy.ipynb"
@@ -435,13 +437,13 @@ def test_the_user_namespace_flavour_a_laptop_gets_is_as_tight(monkeypatch):
     """Without root the notebook is uid 0 of its own user namespace, with no capabilities at all."""
     command = [
         "unshare",
-        *sandbox._unshare_flags(as_root=False),
+        *sandbox.unshare_flags(as_root=False),
         sys.executable,
         "-I",
         "-S",
         str(sandbox.ENTER),
     ]
-    monkeypatch.setattr(sandbox, "probe", lambda: (command, ""))
+    monkeypatch.setattr(sandbox.isolation, "probe", lambda: (command, ""))
     isolation = sandbox.Isolation("strict", sandbox.default_expose())
     venv = Path(sys.prefix)
     source = (

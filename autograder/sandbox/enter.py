@@ -133,7 +133,8 @@ def build_root(spec: dict) -> str:
     os.chown(home, *owner)
 
     os.makedirs(root + "/.autograder", exist_ok=True)
-    for name in ("runner.py", "plaindata.py"):  # the runner loads its codec from its own folder
+    # The runner loads its message framing and its codec from its own folder.
+    for name in ("runner.py", "protocol.py", "plaindata.py"):
         path = os.path.join(os.path.dirname(spec["runner"]), name)
         with open(path, "rb") as source, open(root + "/.autograder/" + name, "wb") as copy:
             copy.write(source.read())

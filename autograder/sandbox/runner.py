@@ -3,7 +3,8 @@
 It is started by :mod:`autograder.sandbox` with a fresh working folder as its current directory, reads
 commands on standard input and answers on the pipe whose descriptor is in ``AUTOGRADER_FD``. Every message
 is one JSON line, followed by ``blob`` raw bytes when the line says ``"blob": n`` (NumPy arrays as an
-``.npz`` archive, see ``plaindata.py``). It writes ``{"event": "ready"}`` once its warm-up imports are done.
+``.npz`` archive, see ``plaindata.py``), as ``protocol.py`` frames them for both ends. It writes
+``{"event": "ready"}`` once its warm-up imports are done.
 
 ``AUTOGRADER_ROLE=student`` (the default) runs the student's code and answers questions about it:
 
@@ -52,7 +53,7 @@ nbgrader's ``allow_errors`` execution. Time limits are enforced from outside (th
 process group), so nothing here has to cooperate with them.
 
 This file imports nothing from the ``autograder`` package on purpose: the sandbox runs it by path, and it
-loads ``plaindata.py`` from its own folder by path before any student code runs.
+loads ``protocol.py`` and ``plaindata.py`` from its own folder by path before any student code runs.
 """
 
 from __future__ import annotations
@@ -61,7 +62,6 @@ import ast
 import builtins
 import hashlib
 import importlib.util
-import json
 import os
 import pickle
 import sys
@@ -213,9 +213,12 @@ def _piped_system(shell):
     return system
 
 
-def _load_plaindata():
-    path = Path(__file__).with_name("plaindata.py")
-    spec = importlib.util.spec_from_file_location("_autograder_plaindata", path)
+def _load_beside(name: str) -> types.ModuleType:
+    """The module ``name`` from this file's folder, loaded by path (the sandbox cannot import autograder)."""
+    path = Path(__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_autograder_{name}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # a dataclass looks its module up there
     spec.loader.exec_module(module)
@@ -223,23 +226,27 @@ def _load_plaindata():
 
 
 class _Channel:
-    """Commands in (standard input), events out (the protocol pipe); both framed as described above."""
+    """Commands in, events out, framed by ``protocol.py`` (the grader's own definition, loaded by path).
 
-    def __init__(self) -> None:
-        self.out = os.fdopen(int(os.environ.pop("AUTOGRADER_FD")), "wb", buffering=0)
-        self.inp = os.fdopen(os.dup(0), "rb")
+    Args:
+        protocol: the loaded ``protocol.py``.
+        out_fd: the events pipe (``AUTOGRADER_FD``).
+        in_fd: where commands arrive (a copy of standard input).
+    """
+
+    def __init__(self, protocol: types.ModuleType, out_fd: int, in_fd: int) -> None:
+        self.protocol = protocol
+        self.out = os.fdopen(out_fd, "wb", buffering=0)
+        self.inp = os.fdopen(in_fd, "rb")
 
     def send(self, message: dict, blob: bytes = b"") -> None:
-        if blob:
-            message = {**message, "blob": len(blob)}
-        self.out.write(json.dumps(message).encode() + b"\n" + blob)
+        self.out.write(self.protocol.encode(message, blob))
 
     def receive(self) -> tuple[dict, bytes]:
         line = self.inp.readline()
         if not line:
             raise SystemExit(0)  # the grader is gone
-        message = json.loads(line)
-        size = int(message.get("blob") or 0)
+        message, size = self.protocol.decode(line, sys.maxsize)  # the grader's files may be of any size
         blob = self.inp.read(size) if size else b""
         return message, blob
 
@@ -653,9 +660,9 @@ def _serve_verifier(channel: _Channel, plaindata) -> None:
 
 def main() -> None:
     """Warm up, then serve commands as a student's notebook or as the verifier (``AUTOGRADER_ROLE``)."""
-    channel = _Channel()
+    channel = _Channel(_load_beside("protocol"), int(os.environ.pop("AUTOGRADER_FD")), os.dup(0))
     role = os.environ.pop("AUTOGRADER_ROLE", "student")
-    plaindata = _load_plaindata()
+    plaindata = _load_beside("plaindata")
     # The runner's own folder must not shadow student imports; a kernel puts the working folder first.
     sys.path[0] = ""
     for module in filter(None, os.environ.pop("AUTOGRADER_PRELOAD", "").split(",")):
