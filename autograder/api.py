@@ -365,12 +365,14 @@ def grade(
     if len(notebooks) == 1:
         return _grade_notebook(assignment, submissions, out=Path(out), notebook=notebooks[0], **options)[0]
     out_path = Path(out).resolve()
+    name_of_assignment = resolve_folder(assignment, root=root_path).name
     parts, max_scores = {}, {}
     for name in notebooks:
+        gradebook.join(out_path / name, name_of_assignment)  # one gradebook for the assignment, as nbgrader's
         parts[name], max_scores[name] = _grade_notebook(
             assignment, submissions, out=out_path / name, notebook=name, **options
         )
-    return course.write_reports(out_path, resolve_folder(assignment, root=root_path).name, parts, max_scores)
+    return course.write_reports(out_path, name_of_assignment, parts, max_scores)
 
 
 def _grade_notebook(
@@ -503,10 +505,42 @@ def export(
         raise UsageError(f"unknown export format {format!r}; supported: canvas.")
     name = Path(assignment).stem if str(assignment).endswith(".ipynb") else Path(assignment).name
     out_path = Path(out)
+    notebooks = course.graded_notebooks(out_path)
+    if notebooks is not None:  # several notebooks: each student's total over them
+        combined = _course_report(out_path, name, notebooks).results
+        target = Path(to) if to else course.canvas_path(out_path, name)
+        reports.write_atomic(target, reports.canvas_csv(name, combined))
+        return target
     results = outputs.merged(out_path, name, _stored_results(out_path))
     target = Path(to) if to else outputs.canvas_path(out_path, name)
     reports.write_atomic(target, reports.canvas_csv(name, results))
     return target
+
+
+def _course_report(
+    out: Path, assignment: str, notebooks: dict[str, float], *, canvas: bool = False
+) -> reports.GradeReport:
+    """Write an assignment's summed reports again from its notebooks' stored results and the gradebook."""
+    parts = {}
+    for name in notebooks:
+        merged = outputs.merged(out / name, name, _stored_results(out / name))
+        parts[name] = reports.GradeReport(name, out / name, merged, ())
+    return course.write_reports(out, assignment, parts, notebooks, canvas=canvas)
+
+
+def _which_notebook(cell: str, loaded: dict[str, Assignment]) -> tuple[str, str]:
+    """The notebook and grade id ``cell`` names: ``<notebook>/<grade_id>`` (as in the summed grades.csv),
+    or a grade id only one notebook has."""
+    notebook, _, grade_id = cell.partition("/")
+    if grade_id and notebook in loaded:
+        return notebook, grade_id
+    owners = [name for name, nb in loaded.items() if nb.spec(cell) is not None]
+    if len(owners) == 1:
+        return owners[0], cell
+    where = f"notebooks {', '.join(owners)} all have it" if owners else "no notebook has it"
+    raise UsageError(
+        f"--cell {cell!r}: {where}; name it as NOTEBOOK/GRADE_ID, e.g. {next(iter(loaded))}/{cell}."
+    )
 
 
 def review(
@@ -538,7 +572,17 @@ def review(
         UsageError: unknown assignment, student or cell, points out of range, a test without a reason.
     """
     out_path = Path(out)
-    loaded = load_assignment(assignment, root=Path.cwd() if root is None else Path(root))
+    root_path = Path.cwd() if root is None else Path(root)
+    notebooks = course.graded_notebooks(out_path)
+    if notebooks is not None:  # several notebooks: the cell is NOTEBOOK/GRADE_ID
+        every = {name: load_assignment(assignment, root=root_path, notebook=name) for name in notebooks}
+        name, cell = _which_notebook(cell, every)
+        part = out_path / name
+        max_points = gradebook.set_manual_score(part, name, student, cell, points, override=override)
+        outputs.write(part, every[name], _stored_results(part), feedback_for=(student,))
+        _course_report(out_path, resolve_folder(assignment, root=root_path).name, notebooks)
+        return max_points
+    loaded = load_assignment(assignment, root=root_path)
     results = _stored_results(out_path)
     max_points = gradebook.set_manual_score(out_path, loaded.name, student, cell, points, override=override)
     outputs.write(out_path, loaded, results, feedback_for=(student,))
@@ -583,7 +627,19 @@ def report(assignment: str | Path, out: str | Path, *, root: str | Path | None =
         UsageError: unknown assignment, or no results in ``out``.
     """
     out_path = Path(out)
-    loaded = load_assignment(assignment, root=Path.cwd() if root is None else Path(root))
+    root_path = Path.cwd() if root is None else Path(root)
+    notebooks = course.graded_notebooks(out_path)
+    if notebooks is not None:  # several notebooks: each one's reports, then the summed ones
+        for name in notebooks:
+            loaded = load_assignment(assignment, root=root_path, notebook=name)
+            results = _stored_results(out_path / name)
+            write_assets(out_path / name / "feedback")
+            outputs.write(
+                out_path / name, loaded, results, feedback_for=[r.student_id for r in results], canvas=True
+            )
+        _course_report(out_path, resolve_folder(assignment, root=root_path).name, notebooks, canvas=True)
+        return out_path
+    loaded = load_assignment(assignment, root=root_path)
     results = _stored_results(out_path)
     write_assets(out_path / "feedback")
     outputs.write(out_path, loaded, results, feedback_for=[r.student_id for r in results], canvas=True)

@@ -368,7 +368,11 @@ def export(assignment: str, out: Path, fmt: str, to: Path | None) -> None:
 @click.argument("assignment")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--student", required=True, help="Student id (as in grades.csv).")
-@click.option("--cell", required=True, help="grade_id of the cell.")
+@click.option(
+    "--cell",
+    required=True,
+    help="grade_id of the cell (NOTEBOOK/GRADE_ID in an assignment of several notebooks).",
+)
 @click.option("--points", type=float, help="Points to give (a written answer, or a test with --override).")
 @click.option(
     "--override", metavar="REASON", help="Replace a test's points; the reason is shown to the student."

@@ -171,11 +171,13 @@ def _models(path: Path, table: dict[str, Any]) -> ModelAllowList:
         raise UsageError(f"{path}: {error}.") from None
 
 
-def load_config(folder: Path) -> GradingConfig:
+def load_config(folder: Path, *, cell_timeout: float | None = None) -> GradingConfig:
     """Read ``folder/autograder.toml`` (defaults when absent).
 
     Args:
         folder: the assignment's source folder.
+        cell_timeout: the course's own per-cell limit (nbgrader's ``c.Execute.timeout``), used when
+            ``autograder.toml`` sets no ``cell_timeout``; the submission limit is raised to it if lower.
 
     Returns:
         The settings.
@@ -185,7 +187,7 @@ def load_config(folder: Path) -> GradingConfig:
     """
     path = folder / CONFIG_NAME
     if not path.exists():
-        return GradingConfig()
+        return _with_cell_timeout(GradingConfig(), cell_timeout)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
@@ -243,4 +245,15 @@ def load_config(folder: Path) -> GradingConfig:
         raise UsageError(f"{path}: hidden_visibility must be one of {', '.join(VISIBILITIES)}.")
     if limits.cell_timeout <= 0 or limits.submission_timeout <= 0:
         raise UsageError(f"{path}: time limits must be positive numbers of seconds.")
-    return config
+    return config if "cell_timeout" in limits_in else _with_cell_timeout(config, cell_timeout)
+
+
+def _with_cell_timeout(config: GradingConfig, seconds: float | None) -> GradingConfig:
+    """``config`` with the course's per-cell limit (the submission's limit is at least one cell's)."""
+    if seconds is None:
+        return config
+    submission = config.limits.submission_timeout
+    if seconds == float("inf"):  # no per-cell limit: a cell may use the submission's whole time
+        return replace(config, limits=replace(config.limits, cell_timeout=submission))
+    limits = replace(config.limits, cell_timeout=seconds, submission_timeout=max(submission, seconds))
+    return replace(config, limits=limits)

@@ -6,6 +6,9 @@ one-notebook assignment into ``OUT/<notebook>/`` (its own ``grades.csv``, ``resu
 pages, gradebook and exports); :func:`write_reports` then writes ``OUT/grades.csv`` and
 ``OUT/results.json``, where a student's score is the sum over the notebooks and each notebook keeps its
 own rows. A notebook a student did not submit scores 0 with its reason; it does not fail the others.
+The gradebook is the assignment's (``OUT/gradebook.db``, nbgrader's assignment with its notebooks, see
+:func:`autograder.gradebook.join`), so nbgrader's formgrader shows the assignment as nbgrader would, and
+``OUT/summary.html`` and the Canvas export carry each student's total.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from autograder import reports
+from autograder import reports, summary
 from autograder.results import CellResult, Status, SubmissionResult
 from autograder.source import notebooks_in, resolve_folder
 
@@ -112,11 +115,36 @@ def results_json(
     return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
 
-def write_reports(
-    out: Path, assignment: str, parts: Mapping[str, reports.GradeReport], max_scores: Mapping[str, float]
-) -> reports.GradeReport:
-    """Write ``OUT/grades.csv`` and ``OUT/results.json`` over the notebooks' reports; return the whole run's.
+def graded_notebooks(out: Path) -> dict[str, float] | None:
+    """The notebooks an assignment's grading run wrote into ``out``, with their test points; ``None`` when
+    ``out`` holds a one-notebook run (or nothing)."""
+    try:
+        body = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get("notebooks"), list):
+        return None
+    worth = body.get("max_scores", {})
+    return {str(name): float(worth.get(name, 0.0)) for name in body["notebooks"]}
 
+
+def canvas_path(out: Path, assignment: str) -> Path:
+    """Where the Canvas export of a several-notebook assignment is written (the notebooks' totals)."""
+    return out / f"canvas-{assignment}.csv"
+
+
+def write_reports(
+    out: Path,
+    assignment: str,
+    parts: Mapping[str, reports.GradeReport],
+    max_scores: Mapping[str, float],
+    *,
+    canvas: bool = False,
+) -> reports.GradeReport:
+    """Write ``OUT/grades.csv``, ``results.json`` and ``summary.html`` over the notebooks' reports (and the
+    Canvas export, when one exists or ``canvas``); return the whole run's report.
+
+    ``parts`` hold each notebook's results merged with the gradebook (what people decided counts).
     ``max_scores`` (each notebook's test points) count for a student whose notebook failed too (its
     points are lost, not out of the total), so every student's ``max_score`` is the assignment's.
     """
@@ -127,9 +155,12 @@ def write_reports(
         mine = {name: results[student] for name, results in per_notebook.items() if student in results}
         combined.append(combine(mine, max_scores))
     reports.write_atomic(out / "grades.csv", reports.grades_csv(combined))
-    reports.write_atomic(
-        out / "results.json",
-        results_json(assignment, per_notebook, {r.student_id: r.max_total for r in combined}),
-    )
+    body = json.loads(results_json(assignment, per_notebook, {r.student_id: r.max_total for r in combined}))
+    body["max_scores"] = dict(max_scores)
+    reports.write_atomic(out / "results.json", json.dumps(body, indent=2, sort_keys=True) + "\n")
+    reports.write_atomic(out / summary.FILE, summary.render(assignment, combined))
+    target = canvas_path(out, assignment)
+    if canvas or target.exists():
+        reports.write_atomic(target, reports.canvas_csv(assignment, combined))
     regraded = tuple(dict.fromkeys(s for report in parts.values() for s in report.regraded))
     return reports.GradeReport(assignment, out, tuple(combined), regraded)

@@ -9,15 +9,22 @@ MathJax (``OUT/feedback/_static/``, served from the Jupyter server's root, ``OUT
 feedback folder is moved to ``nbgrader-feedback/`` so it never overwrites our pages. Scores and comments
 typed there land in the gradebook (``Grade.manual_score``, ``Comment.manual_comment``); ``autograder
 report`` then writes every output from it.
+
+An assignment of several notebooks (nbgrader's course layout, graded into ``OUT/<notebook>/``) is one
+assignment in formgrader, as in nbgrader: its gradebook is ``OUT/gradebook.db`` already, the sources are
+copied to ``OUT/source/<assignment>/`` and each executed notebook is linked (relatively) at
+``OUT/autograded/<student>/<assignment>/<notebook>.ipynb``, where formgrader looks for it.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
+from autograder import course
 from autograder.errors import UsageError
-from autograder.source import load_assignment
+from autograder.source import load_assignment, resolve_folder
 from autograder.steps.feedback import write_assets
 
 CONFIG = """\
@@ -61,12 +68,17 @@ def prepare(assignment: str | Path, out: str | Path, *, root: str | Path | None 
         UsageError: unknown assignment or no gradebook in ``out``.
     """
     out_path = Path(out).resolve()
-    loaded = load_assignment(assignment, root=Path.cwd() if root is None else Path(root))
+    root_path = Path.cwd() if root is None else Path(root)
     if not (out_path / "gradebook.db").is_file():
         raise UsageError(f"no gradebook in {out_path}: run `autograder grade ... --out {out_path}` first.")
-    source = out_path / "source" / loaded.name
-    source.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(loaded.folder / f"{loaded.name}.ipynb", source / f"{loaded.name}.ipynb")
+    notebooks = course.graded_notebooks(out_path)
+    if notebooks is None:
+        loaded = load_assignment(assignment, root=root_path)
+        source = out_path / "source" / loaded.name
+        source.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(loaded.folder / f"{loaded.name}.ipynb", source / f"{loaded.name}.ipynb")
+    else:
+        _link_notebooks(out_path, resolve_folder(assignment, root=root_path), tuple(notebooks))
     write_assets(out_path / "feedback")
     templates = out_path / "formgrader-jupyter" / "nbconvert" / "templates" / "base"
     templates.mkdir(parents=True, exist_ok=True)
@@ -74,3 +86,19 @@ def prepare(assignment: str | Path, out: str | Path, *, root: str | Path | None 
     config = out_path / "nbgrader_config.py"
     config.write_text(CONFIG, encoding="utf-8")
     return config
+
+
+def _link_notebooks(out: Path, folder: Path, notebooks: tuple[str, ...]) -> None:
+    """Lay out an assignment of several notebooks where formgrader reads it (see the module docstring)."""
+    source = out / "source" / folder.name
+    source.mkdir(parents=True, exist_ok=True)
+    for name in notebooks:
+        shutil.copyfile(folder / f"{name}.ipynb", source / f"{name}.ipynb")
+        executed = sorted((out / name / "autograded").glob(f"*/{name}/{name}.ipynb"))
+        for path in executed:
+            student = path.parent.parent.name
+            link = out / "autograded" / student / folder.name / f"{name}.ipynb"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(os.path.relpath(path, link.parent))

@@ -5,16 +5,23 @@ graded submission's automatic scores (as ``SaveAutoGrades`` would) into ``OUT/gr
 scores and comments entered later (:func:`set_manual_score`, or nbgrader's formgrader pointed at the same
 database) are never overwritten by a re-run, and every output is derived from them (:func:`grading`).
 Failed submissions are not recorded: they have no grades to hold.
+
+An assignment of several notebooks (nbgrader's course layout) has one gradebook, as nbgrader keeps it:
+``OUT/gradebook.db`` holds the assignment and each of its notebooks, while each notebook's other outputs
+are in ``OUT/<notebook>/``; that folder names its assignment in a small file (:func:`join`), so every
+function here takes a notebook's output folder and finds the right database, assignment and notebook.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.errors import UsageError
@@ -22,10 +29,41 @@ from autograder.results import Grading, Status, SubmissionResult
 from autograder.source import Assignment, nb_meta
 
 DB_NAME = "gradebook.db"
+LINK = ".gradebook.json"  # in OUT/<notebook>/ of a several-notebook assignment: whose gradebook it records in
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where one notebook's grades live: the folder holding ``gradebook.db``, nbgrader's assignment and
+    notebook names (the same name twice for this course's one-notebook assignments)."""
+
+    folder: Path
+    assignment: str
+    notebook: str
+
+    @property
+    def key(self) -> str:
+        """The notebook's key in the overrides table (unique within the database)."""
+        return self.notebook if self.assignment == self.notebook else f"{self.assignment}/{self.notebook}"
+
+
+def join(out: Path, assignment: str) -> None:
+    """Make ``out``, a notebook's output folder inside its assignment's, record in the parent's gradebook."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / LINK).write_text(json.dumps({"assignment": assignment}) + "\n", encoding="utf-8")
+
+
+def place(out: Path, notebook: str) -> Place:
+    """Where the grades of ``notebook``, graded into ``out``, are kept (see :func:`join`)."""
+    link = out / LINK
+    if link.is_file():
+        assignment = json.loads(link.read_text(encoding="utf-8"))["assignment"]
+        return Place(out.parent, str(assignment), notebook)
+    return Place(out, notebook, notebook)
 
 
 @contextlib.contextmanager
-def _open(out: Path) -> Iterator:
+def _open(folder: Path) -> Iterator:
     """nbgrader's Gradebook, with this interpreter's scripts on PATH (it runs ``alembic``)."""
     from nbgrader.api import Gradebook
 
@@ -33,15 +71,15 @@ def _open(out: Path) -> Iterator:
     old = os.environ.get("PATH", "")
     os.environ["PATH"] = scripts + os.pathsep + old
     try:
-        with warnings.catch_warnings(), Gradebook(_url(out)) as gb:
+        with warnings.catch_warnings(), Gradebook(_url(folder)) as gb:
             warnings.simplefilter("ignore")  # SQLAlchemy warnings from inside nbgrader's own models
             yield gb
     finally:
         os.environ["PATH"] = old
 
 
-def _url(out: Path) -> str:
-    return f"sqlite:///{(out / DB_NAME).resolve()}"
+def _url(folder: Path) -> str:
+    return f"sqlite:///{(folder / DB_NAME).resolve()}"
 
 
 def record(
@@ -62,11 +100,12 @@ def record(
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    name = assignment.name
+    where = place(out, assignment.name)
+    name, notebook = where.assignment, where.notebook
     skipped: list[tuple[str, Exception]] = []
-    with _open(out) as gb:
+    with _open(where.folder) as gb:
         gb.update_or_create_assignment(name)
-        gb.update_or_create_notebook(name, name)
+        gb.update_or_create_notebook(notebook, name)
         for cell in assignment.master.cells:
             meta = nb_meta(cell)
             grade_id = meta.get("grade_id")
@@ -74,13 +113,17 @@ def record(
                 continue
             if meta.get("grade"):
                 gb.update_or_create_grade_cell(
-                    grade_id, name, name, max_score=float(meta.get("points", 0)), cell_type=cell.cell_type
+                    grade_id, notebook, name, max_score=float(meta.get("points", 0)), cell_type=cell.cell_type
+                )
+            if meta.get("task"):  # a task: graded by a person, as nbgrader's SaveCells records it
+                gb.update_or_create_task_cell(
+                    grade_id, notebook, name, max_score=float(meta.get("points", 0)), cell_type=cell.cell_type
                 )
             if meta.get("solution"):
-                gb.update_or_create_solution_cell(grade_id, name, name)
+                gb.update_or_create_solution_cell(grade_id, notebook, name)
             gb.update_or_create_source_cell(
                 grade_id,
-                name,
+                notebook,
                 name,
                 cell_type=cell.cell_type,
                 locked=bool(meta.get("locked")),
@@ -91,7 +134,7 @@ def record(
             if result.status is not Status.GRADED:
                 continue
             try:
-                _record_student(gb, name, result)
+                _record_student(gb, where, result)
             except (SQLAlchemyError, ValueError, TypeError) as error:
                 gb.db.rollback()
                 skipped.append((result.student_id, error))
@@ -99,27 +142,51 @@ def record(
     return skipped
 
 
-def _record_student(gb, name: str, result: SubmissionResult) -> None:
+def _record_student(gb, where: Place, result: SubmissionResult) -> None:
     from nbgrader.api import MissingEntry
 
     first, last = (result.lms.name, "") if result.lms else ("", "")
     gb.update_or_create_student(result.student_id, first_name=first, last_name=last)
     try:
-        gb.find_submission(name, result.student_id)
+        submission = gb.find_submission(where.assignment, result.student_id)
     except MissingEntry:
-        gb.add_submission(name, result.student_id)
+        submission = gb.add_submission(where.assignment, result.student_id)
+    _mirror_notebook(gb, submission, where)
     for cell in result.cells:
-        grade = gb.find_grade(cell.grade_id, name, name, result.student_id)
+        grade = gb.find_grade(cell.grade_id, where.notebook, where.assignment, result.student_id)
         grade.auto_score = cell.points if not cell.manual or cell.points is not None else None
         grade.needs_manual_grade = cell.manual and cell.points is None and grade.manual_score is None
     gb.db.commit()
 
 
+def _mirror_notebook(gb, submission, where: Place) -> None:
+    """Give ``submission`` its copy of the notebook's cells if it has none yet.
+
+    nbgrader's ``add_submission`` mirrors the notebooks the assignment has at that moment; a notebook
+    graded after the student's first one (every notebook is graded in turn) is added here the same way.
+    """
+    from nbgrader.api import Comment, Grade, SubmittedNotebook
+
+    if any(nb.notebook.name == where.notebook for nb in submission.notebooks):
+        return
+    notebook = gb.find_notebook(where.notebook, where.assignment)
+    mirrored = SubmittedNotebook(notebook=notebook, assignment=submission)
+    for cell in notebook.grade_cells:
+        Grade(cell_id=cell.id, notebook=mirrored)
+    for cell in notebook.solution_cells:
+        Comment(cell_id=cell.id, notebook=mirrored)
+    for cell in notebook.task_cells:
+        Comment(cell_id=cell.id, notebook=mirrored)
+        Grade(cell_id=cell.id, notebook=mirrored)
+    gb.db.add(mirrored)
+    gb.db.flush()
+
+
 OVERRIDES = "autograder_override"  # our one table beside nbgrader's: why a test's points were overridden
 
 
-def _reasons(out: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(out / DB_NAME)
+def _reasons(folder: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(folder / DB_NAME)
     db.execute(
         f"CREATE TABLE IF NOT EXISTS {OVERRIDES} (assignment TEXT, student_id TEXT, grade_id TEXT, "
         "reason TEXT NOT NULL, PRIMARY KEY (assignment, student_id, grade_id))"
@@ -135,8 +202,10 @@ def grading(out: Path, assignment: str) -> dict[str, dict[str, Grading]]:
     ``Comment.manual_comment`` (formgrader's comment box), reasons our ``autograder_override`` table.
     ``{}`` without a database.
     """
-    if not (out / DB_NAME).exists():
+    where = place(out, assignment)
+    if not (where.folder / DB_NAME).exists():
         return {}
+    from nbgrader.api import Assignment as Homework
     from nbgrader.api import (
         BaseCell,
         Comment,
@@ -149,14 +218,16 @@ def grading(out: Path, assignment: str) -> dict[str, dict[str, Grading]]:
 
     points: dict[tuple[str, str], float] = {}
     comments: dict[tuple[str, str], str] = {}
-    with _open(out) as gb:
+    with _open(where.folder) as gb:
         rows = (
             gb.db.query(SubmittedAssignment.student_id, GradeCell.name, Grade.manual_score)
             .join(SubmittedNotebook, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
             .join(Grade, Grade.notebook_id == SubmittedNotebook.id)
             .join(GradeCell, GradeCell.id == Grade.cell_id)
             .join(Notebook, Notebook.id == GradeCell.notebook_id)
-            .filter(Notebook.name == assignment, Grade.manual_score.isnot(None))
+            .join(Homework, Homework.id == Notebook.assignment_id)
+            .filter(Notebook.name == where.notebook, Homework.name == where.assignment)
+            .filter(Grade.manual_score.isnot(None))
         )
         points = {(student, grade_id): float(score) for student, grade_id, score in rows}
         rows = (
@@ -165,14 +236,16 @@ def grading(out: Path, assignment: str) -> dict[str, dict[str, Grading]]:
             .join(Comment, Comment.notebook_id == SubmittedNotebook.id)
             .join(BaseCell, BaseCell.id == Comment.cell_id)
             .join(Notebook, Notebook.id == BaseCell.notebook_id)
-            .filter(Notebook.name == assignment, Comment.manual_comment.isnot(None))
+            .join(Homework, Homework.id == Notebook.assignment_id)
+            .filter(Notebook.name == where.notebook, Homework.name == where.assignment)
+            .filter(Comment.manual_comment.isnot(None))
         )
         comments = {(student, grade_id): text for student, grade_id, text in rows if text.strip()}
-    with contextlib.closing(_reasons(out)) as db:
+    with contextlib.closing(_reasons(where.folder)) as db:
         reasons = {
             (student, grade_id): reason
             for student, grade_id, reason in db.execute(
-                f"SELECT student_id, grade_id, reason FROM {OVERRIDES} WHERE assignment = ?", (assignment,)
+                f"SELECT student_id, grade_id, reason FROM {OVERRIDES} WHERE assignment = ?", (where.key,)
             )
         }
     result: dict[str, dict[str, Grading]] = {}
@@ -207,18 +280,19 @@ def set_manual_score(
     """
     from nbgrader.api import MissingEntry
 
-    if not (out / DB_NAME).exists():
-        raise UsageError(f"no gradebook in {out}: run `autograder grade ... --out {out}` first.")
-    with _open(out) as gb:
+    where = place(out, assignment)
+    if not (where.folder / DB_NAME).exists():
+        raise UsageError(f"no gradebook in {where.folder}: run `autograder grade ... --out {out}` first.")
+    with _open(where.folder) as gb:
         try:
-            grade = gb.find_grade(grade_id, assignment, assignment, student_id)
+            grade = gb.find_grade(grade_id, where.notebook, where.assignment, student_id)
         except MissingEntry:
             raise UsageError(
                 f"no grade {grade_id!r} for student {student_id!r} in {assignment!r}: "
                 "check the ids in grades.csv."
             ) from None
         try:
-            gb.find_solution_cell(grade_id, assignment, assignment)
+            gb.find_solution_cell(grade_id, where.notebook, where.assignment)
             written = True
         except MissingEntry:
             written = False
@@ -233,14 +307,14 @@ def set_manual_score(
         grade.manual_score = points
         grade.needs_manual_grade = written and points is None and grade.auto_score is None
         gb.db.commit()
-    with contextlib.closing(_reasons(out)) as db, db:
+    with contextlib.closing(_reasons(where.folder)) as db, db:
         db.execute(
             f"DELETE FROM {OVERRIDES} WHERE assignment = ? AND student_id = ? AND grade_id = ?",
-            (assignment, student_id, grade_id),
+            (where.key, student_id, grade_id),
         )
         if points is not None and not written:
             db.execute(
                 f"INSERT INTO {OVERRIDES} VALUES (?, ?, ?, ?)",
-                (assignment, student_id, grade_id, override.strip()),
+                (where.key, student_id, grade_id, (override or "").strip()),
             )
     return max_score

@@ -135,6 +135,28 @@ def _nbgrader_config(root: Path):
     return PyFileConfigLoader(path.name, path=str(root)).load_config()
 
 
+def execute_timeout(root: Path) -> float | None:
+    """The course's per-cell time limit, ``c.Execute.timeout`` in ``nbgrader_config.py`` (None: unset).
+
+    nbgrader's "no limit" (``None`` or a value of 0 or less) is no per-cell limit of ours either: the
+    cell may run as long as the submission's limit allows.
+
+    Raises:
+        UsageError: the value is not a number.
+    """
+    execute = _nbgrader_config(root).get("Execute", {})
+    if "timeout" not in execute:
+        return None
+    value = execute["timeout"]
+    if value is None:
+        return float("inf")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(
+            f"{root / 'nbgrader_config.py'}: c.Execute.timeout must be a number of seconds, not {value!r}."
+        )
+    return float(value) if value > 0 else float("inf")
+
+
 def _preprocess(nb: NotebookNode, steps: list, config) -> NotebookNode:
     resources: dict = {"nbgrader": {}}
     for step in steps:
@@ -295,7 +317,7 @@ def load_assignment(
     duplicated = sorted({i for i in ids if ids.count(i) > 1})
     if duplicated:
         raise UsageError(f"the source notebook {path} repeats grade ids {duplicated}; make them unique.")
-    config = load_config(folder)
+    config = load_config(folder, cell_timeout=execute_timeout(root))
     digest = hashlib.sha256(
         json.dumps({"master": master, "config": config.describe()}, sort_keys=True, default=str).encode()
     ).hexdigest()

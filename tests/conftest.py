@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -141,3 +142,70 @@ def toy_out(toy_batch, tmp_path) -> Path:
     target = tmp_path / "out"
     shutil.copytree(toy_batch, target)
     return target
+
+
+# --- nbgrader's formgrader, started headless on a prepared output folder ------------------------------
+
+
+class FormgraderServer:
+    """A Jupyter server with nbgrader's formgrader on a course folder; :meth:`call` is its REST API."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.base, self.token = f"http://127.0.0.1:{port}", token
+
+    def call(self, path: str, method: str = "GET", body: dict | None = None):
+        import json
+        import urllib.request
+
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("Authorization", f"token {self.token}")
+        with urllib.request.urlopen(request, timeout=60) as response:
+            text = response.read().decode()
+        return json.loads(text) if text.lstrip().startswith(("[", "{")) else text
+
+
+@contextlib.contextmanager
+def formgrader_server(course: Path, scratch: Path):
+    """Start ``jupyter server`` on ``course`` (a folder ``autograder formgrader`` prepared) and yield a
+    :class:`FormgraderServer` once formgrader answers; nothing is read from the user's Jupyter setup."""
+    import secrets
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    jupyter = Path(sys.executable).parent / "jupyter"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    token = secrets.token_hex(16)
+    env = {**os.environ, "PATH": f"{jupyter.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env["JUPYTER_CONFIG_DIR"] = str(scratch / "jupyter-config")
+    env["JUPYTER_RUNTIME_DIR"] = str(scratch / "jupyter-runtime")
+    log_path = scratch / "server.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [str(jupyter), "server", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course}",
+             *(["--allow-root"] if os.geteuid() == 0 else [])],
+            cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        server = FormgraderServer(port, token)
+        try:
+            for _ in range(240):
+                try:
+                    server.call("/formgrader/api/status")
+                    break
+                except OSError:
+                    if process.poll() is not None:
+                        break
+                    time.sleep(0.5)
+            else:
+                pytest.fail("formgrader did not start: " + log_path.read_text()[-3000:])
+            if process.poll() is not None:
+                pytest.fail("jupyter server exited: " + log_path.read_text()[-3000:])
+            yield server
+        finally:
+            process.terminate()
+            process.wait(timeout=30)

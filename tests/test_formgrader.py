@@ -8,39 +8,9 @@ way its Manual Grading page sends them; ``autograder report`` then carries them 
 from __future__ import annotations
 
 import csv
-import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
-from conftest import TOY, autograder_cli
-
-JUPYTER = Path(sys.executable).parent / "jupyter"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    def __init__(self, port: int, token: str) -> None:
-        self.base, self.token = f"http://127.0.0.1:{port}", token
-
-    def call(self, path: str, method: str = "GET", body: dict | None = None):
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method)
-        request.add_header("Authorization", f"token {self.token}")
-        with urllib.request.urlopen(request, timeout=60) as response:
-            text = response.read().decode()
-        return json.loads(text) if text.lstrip().startswith(("[", "{")) else text
+from conftest import TOY, autograder_cli, formgrader_server
 
 
 @pytest.fixture
@@ -48,38 +18,8 @@ def formgrader(toy_out, tmp_path):
     done = autograder_cli("formgrader", str(TOY), str(toy_out))
     assert done.returncode == 0, done.stderr
     assert "jupyter lab" in done.stderr
-    if not JUPYTER.exists():
-        pytest.skip("jupyter is not installed beside this Python")
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "PATH": f"{JUPYTER.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "jupyter-config")  # nothing from the user's own setup
-    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "jupyter-runtime")
-    log = open(tmp_path / "server.log", "w")
-    process = subprocess.Popen(
-        [str(JUPYTER), "server", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={toy_out}",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        cwd=toy_out, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    server = Server(port, token)
-    try:
-        for _ in range(240):
-            try:
-                server.call("/formgrader/api/status")
-                break
-            except OSError:
-                if process.poll() is not None:
-                    break
-                time.sleep(0.5)
-        else:
-            pytest.fail("formgrader did not start: " + (tmp_path / "server.log").read_text()[-3000:])
-        if process.poll() is not None:
-            pytest.fail("jupyter server exited: " + (tmp_path / "server.log").read_text()[-3000:])
+    with formgrader_server(toy_out, tmp_path) as server:
         yield toy_out, server
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def test_formgrader_lists_our_submission_and_its_scores_reach_the_canvas_export(formgrader):

@@ -23,6 +23,7 @@ import pytest
 
 from autograder import api
 from autograder.errors import UsageError
+from autograder.sandbox import Limits
 
 nbgrader = pytest.importorskip("nbgrader")
 WHEEL = Path(nbgrader.__file__).parent
@@ -139,6 +140,103 @@ def test_a_test_that_deletes_a_students_function_reaches_the_students_code(docum
     cells = ours["hacker"]["notebooks"]["problem1"]["cells"]
     assert cells["sum_of_squares_uses_squares"]["passed"] is True
     assert cells["correct_sum_of_squares"]["passed"] is True
+
+
+def test_the_assignment_has_one_gradebook_holding_its_notebooks_as_nbgraders(documentation_course):
+    """OUT/gradebook.db holds assignment ps1 with both notebooks; per cell the automatic score nbgrader
+    gave, and per student nbgrader's own total (its ``SubmittedAssignment.score``)."""
+    from nbgrader.api import Gradebook
+
+    _root, out, _done = documentation_course
+    assert not any(out.glob("*/gradebook.db"))  # no gradebook per notebook
+    with open(GUIDE / "grades.csv", newline="", encoding="utf-8") as handle:
+        totals = {row["student_id"]: float(row["score"]) for row in csv.DictReader(handle)}
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        assert sorted(nb.name for nb in gb.find_assignment("ps1").notebooks) == ["problem1", "problem2"]
+        for student in ("bitdiddle", "hacker"):
+            submission = gb.find_submission("ps1", student)
+            assert submission.score == totals[student]
+            for notebook in submission.notebooks:
+                theirs = nbgrader_grades(student, notebook.name)
+                assert {g.name: g.auto_score for g in notebook.grades} == {
+                    name: points
+                    for name, points in theirs.items()
+                    if name in {g.name for g in notebook.grades}
+                }
+
+
+@pytest.fixture
+def course_copy(documentation_course, tmp_path):
+    """A private copy of the graded documentation course (for commands that change grades)."""
+    root, _out, done = documentation_course
+    assert done.returncode == 0, done.stderr
+    shutil.copytree(root, tmp_path / "course", symlinks=True)
+    return tmp_path / "course"
+
+
+def cli(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "autograder", *args], cwd=root, capture_output=True, text=True, timeout=300
+    )
+
+
+def rows(path: Path) -> dict[str, dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row.get("student_id") or row["ID"]: row for row in csv.DictReader(handle)}
+
+
+def test_review_export_and_report_work_on_the_whole_assignment(course_copy):
+    """A written answer of problem2 graded by hand reaches the summed grades.csv, summary.html and the
+    Canvas export (one column: the assignment's total over its notebooks)."""
+    done = cli(course_copy, "review", "ps1", "graded", "--student", "hacker", "--cell", "problem2/part-b",
+               "--points", "2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    graded = course_copy / "graded"
+    assert rows(graded / "grades.csv")["hacker"]["problem2/part-b (manual)"] == "2"
+    done = cli(course_copy, "export", "ps1", "graded")
+    assert done.returncode == 0, done.stderr
+    canvas = rows(graded / "canvas-ps1.csv")
+    assert canvas["hacker"]["ps1"] == "5" and canvas["bitdiddle"]["ps1"] == "1.5"  # 3 + 2; 1.5
+    # a grade id only one notebook has needs no prefix; one no notebook has is a usage error
+    done = cli(course_copy, "review", "ps1", "graded", "--student", "bitdiddle", "--cell", "part-a",
+               "--points", "1")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    done = cli(course_copy, "review", "ps1", "graded", "--student", "bitdiddle", "--cell", "nope",
+               "--points", "1")  # fmt: skip
+    assert done.returncode == 2 and "NOTEBOOK/GRADE_ID" in done.stderr
+    done = cli(course_copy, "report", "ps1", "graded")
+    assert done.returncode == 0, done.stderr
+    assert rows(graded / "canvas-ps1.csv")["bitdiddle"]["ps1"] == "2.5"
+    assert "bitdiddle" in (graded / "summary.html").read_text(encoding="utf-8")
+    page = (graded / "problem2" / "feedback" / "hacker" / "problem2.html").read_text(encoding="utf-8")
+    assert "<strong>part-b</strong> (written answer): 2 / 2" in page
+
+
+@pytest.mark.slow
+def test_formgrader_shows_the_assignment_with_its_notebooks_and_its_scores_flow_back(course_copy, tmp_path):
+    from conftest import formgrader_server
+
+    graded = course_copy / "graded"
+    done = cli(course_copy, "formgrader", "ps1", "graded")
+    assert done.returncode == 0, done.stderr
+    with formgrader_server(graded, tmp_path) as server:
+        assert [a["name"] for a in server.call("/formgrader/api/assignments")] == ["ps1"]
+        for notebook in ("problem1", "problem2"):
+            listed = server.call(f"/formgrader/api/submitted_notebooks/ps1/{notebook}")
+            assert {s["student"] for s in listed} == {"bitdiddle", "hacker"}, notebook
+        bitdiddle = {
+            s["student"]: s for s in server.call("/formgrader/api/submitted_notebooks/ps1/problem2")
+        }["bitdiddle"]
+        page = server.call(f"/formgrader/submissions/{bitdiddle['id']}")  # the Manual Grading page
+        assert "It computes the fibonnaci sequence." in page and "Not sure." in page  # bitdiddle's answers
+        grades = {
+            g["name"]: g for g in server.call(f"/formgrader/api/grades?submission_id={bitdiddle['id']}")
+        }
+        server.call(f"/formgrader/api/grade/{grades['part-b']['id']}", "PUT", {"manual_score": 2})
+    done = cli(course_copy, "report", "ps1", "graded")
+    assert done.returncode == 0, done.stderr
+    assert rows(graded / "grades.csv")["bitdiddle"]["problem2/part-b (manual)"] == "2"
+    assert rows(graded / "canvas-ps1.csv")["bitdiddle"]["ps1"] == "3.5"  # 1.5 + 2
 
 
 # --- nbgrader's scenario notebooks, one batch per group ---------------------------------------------
@@ -282,7 +380,9 @@ def limits(tmp_path_factory):
         root / "source" / "ps1" / "differences.ipynb",
         root / "submitted" / "foo" / "ps1" / "differences.ipynb",
     )
-    return root, grade(root, "ps1", timeout=2)["foo"]["notebooks"]
+    # As nbgrader's own test_autograde_timeout configures it; no --timeout of ours.
+    (root / "nbgrader_config.py").write_text("c = get_config()\nc.Execute.timeout = 2\n", encoding="utf-8")
+    return root, grade(root, "ps1")["foo"]["notebooks"]
 
 
 def test_an_infinite_loop_is_stopped_and_the_notebook_still_graded(limits):
@@ -342,3 +442,34 @@ def test_the_courses_nbgrader_config_names_the_source_folder(tmp_path):
         api.load_assignment("ps1", root=tmp_path, notebook="problem2").folder
         == tmp_path / "instructor" / "ps1"
     )
+
+
+DEFAULT = Limits()  # our limits when neither autograder.toml nor nbgrader_config.py sets one
+
+
+@pytest.mark.parametrize(
+    ("setting", "toml", "cell", "submission"),
+    [
+        ("", "", DEFAULT.cell_timeout, DEFAULT.submission_timeout),  # unset: our defaults
+        ("c.Execute.timeout = 45", "", 45, DEFAULT.submission_timeout),
+        ("c.Execute.timeout = 4000", "", 4000, 4000),  # a cell may run that long, so may the notebook
+        # nbgrader's "no limit": a cell may take the submission's whole time
+        ("c.Execute.timeout = None", "", DEFAULT.submission_timeout, DEFAULT.submission_timeout),
+        ("c.Execute.timeout = -1", "", DEFAULT.submission_timeout, DEFAULT.submission_timeout),
+        ("c.Execute.timeout = 45", "[limits]\ncell_timeout = 20\n", 20, DEFAULT.submission_timeout),
+    ],
+)
+def test_the_courses_execute_timeout_is_the_cell_time_limit(tmp_path, setting, toml, cell, submission):
+    (tmp_path / "nbgrader_config.py").write_text(f"c = get_config()\n{setting}\n", encoding="utf-8")
+    shutil.copytree(GUIDE / "source" / "ps1", tmp_path / "source" / "ps1")
+    if toml:
+        (tmp_path / "source" / "ps1" / "autograder.toml").write_text(toml, encoding="utf-8")
+    limits = api.load_assignment("ps1", root=tmp_path, notebook="problem1").config.limits
+    assert (limits.cell_timeout, limits.submission_timeout) == (cell, submission)
+
+
+def test_an_execute_timeout_that_is_not_a_number_is_a_usage_error(tmp_path):
+    (tmp_path / "nbgrader_config.py").write_text('c = get_config()\nc.Execute.timeout = "1m"\n', "utf-8")
+    shutil.copytree(GUIDE / "source" / "ps1", tmp_path / "source" / "ps1")
+    with pytest.raises(UsageError, match=r"c\.Execute\.timeout must be a number of seconds"):
+        api.load_assignment("ps1", root=tmp_path, notebook="problem1")
