@@ -21,9 +21,9 @@ from typing import Any
 
 from autograder import api, reports
 from autograder.errors import UsageError
-from autograder.executors import store_outcome
 from autograder.results import LmsIdentity, Status, SubmissionResult
 from autograder.source import load_assignment
+from autograder.store import Outcome, OutputStore
 
 
 def _read_plan(plan_dir: Path) -> dict[str, Any]:
@@ -39,21 +39,20 @@ def _read_plan(plan_dir: Path) -> dict[str, Any]:
     return plan
 
 
-def _pod_result(folder: Path, entry: dict[str, Any], assignment: str) -> tuple[dict[str, Any] | None, str]:
+def _pod_result(folder: Path, entry: dict[str, Any], assignment: str) -> tuple[Outcome | None, str]:
     """The outcome pod ``entry["index"]`` wrote, or None and why it cannot be used."""
     index, student = entry["index"], entry["student_id"]
-    state = api._student_paths(folder, assignment, student)[2]
+    pod = OutputStore(folder, assignment)
     where = f"pod {index} (job completion index {index})"
-    if not state.is_file():
-        found = sorted(p.name for p in (folder / api.STATE_DIR).glob("*.json")) if folder.is_dir() else []
+    if not pod.files(student).state.is_file():
+        found = pod.stored_ids()
         detail = f"it holds {', '.join(found)}" if found else f"{folder} is missing or empty"
         return None, (
             f"no result from {where}: {detail}; check the pod (kubectl logs), copy its results folder, "
             "and run collect again"
         )
     try:
-        data = json.loads(state.read_text(encoding="utf-8"))
-        result = SubmissionResult.from_dict(data)
+        result = pod.stored_result(student)
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
         return (
             None,
@@ -69,22 +68,15 @@ def _pod_result(folder: Path, entry: dict[str, Any], assignment: str) -> tuple[d
             f"the result of {where} was graded from another submission, source or settings (fingerprint "
             f"mismatch); re-run index {index} with this image"
         )
-    feedback, executed, _state = api._student_paths(folder, assignment, student)
     try:
-        html = feedback.read_text(encoding="utf-8")
+        return pod.load(student), ""
     except (OSError, UnicodeDecodeError) as error:
         return None, f"the feedback of {where} is unreadable ({error}); re-run index {index}"
-    notebook = executed.read_text(encoding="utf-8") if executed.is_file() else None
-    return {"result": result.to_dict(), "feedback": html, "executed": notebook}, ""
 
 
-def _stored(out: Path, assignment: str, entry: dict[str, Any]) -> SubmissionResult | None:
-    state = api._student_paths(out, assignment, entry["student_id"])[2]
-    try:
-        result = SubmissionResult.from_dict(json.loads(state.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return result if result.fingerprint == entry["fingerprint"] else None
+def _stored(store: OutputStore, entry: dict[str, Any]) -> SubmissionResult | None:
+    result = store.stored(entry["student_id"])
+    return result if result is not None and result.fingerprint == entry["fingerprint"] else None
 
 
 def collect_results(
@@ -112,7 +104,7 @@ def collect_results(
     """
     plan = _read_plan(Path(plan_dir))
     root_path = Path.cwd() if root is None else Path(root)
-    loaded = api._with_timeout(load_assignment(assignment, root=root_path), plan.get("timeout"))
+    loaded = load_assignment(assignment, root=root_path).with_timeout(plan.get("timeout"))
     if plan["assignment"] != loaded.name or plan.get("assignment_fingerprint") != loaded.fingerprint:
         raise UsageError(
             f"{Path(plan_dir) / 'plan.json'} was written for {plan['assignment']} as its source was then; "
@@ -123,14 +115,15 @@ def collect_results(
         raise UsageError(f"no results folder {results_path}: copy the results volume there first.")
     out_path = Path(out).resolve()
     out_path.mkdir(parents=True, exist_ok=True)
+    store = OutputStore(out_path, loaded.name)
     ordered, collected = [], []
     for entry in plan["submissions"]:
         outcome, why = _pod_result(results_path / str(entry["index"]), entry, loaded.name)
         if outcome is not None:
-            ordered.append(store_outcome(out_path, loaded.name, outcome))
+            ordered.append(store.save(outcome))
             collected.append(entry["student_id"])
             continue
-        earlier = _stored(out_path, loaded.name, entry)
+        earlier = _stored(store, entry)
         ordered.append(
             earlier
             if earlier is not None

@@ -57,12 +57,12 @@ from typing import Any
 
 import yaml
 
-from autograder import api
 from autograder.collect import collect
 from autograder.errors import UsageError
 from autograder.executors import job_from_submission
 from autograder.pipeline import fingerprint
 from autograder.source import load_assignment
+from autograder.store import INCOMING_DIR
 
 CONFIGMAP_BUDGET = 900 * 1024  # bytes of data per ConfigMap (base64 included); the API's limit is 1 MiB
 CAPABILITIES = ("SYS_ADMIN", "CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID", "KILL")
@@ -173,7 +173,7 @@ def write_manifests(
     if timeout is not None and timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds.")
     root_path = Path.cwd() if root is None else Path(root)
-    loaded = api._with_timeout(load_assignment(assignment, root=root_path), timeout)
+    loaded = load_assignment(assignment, root=root_path).with_timeout(timeout)
     out_path = Path(out).resolve()
     if out_path == loaded.folder or loaded.folder in out_path.parents:
         raise UsageError(f"--out {out_path} is inside the assignment's source folder; choose another folder.")
@@ -183,7 +183,7 @@ def write_manifests(
     subs = collect(
         Path(submissions),
         loaded.name,
-        staging=out_path / api.INCOMING_DIR,
+        staging=out_path / INCOMING_DIR,
         max_bytes=loaded.config.max_notebook_bytes,
         grade_ids=frozenset(s.grade_id for s in loaded.specs),
     )

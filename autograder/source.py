@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
@@ -68,6 +68,10 @@ class Assignment:
     def spec(self, grade_id: str) -> CellSpec | None:
         """The spec of ``grade_id``, if the source has that cell."""
         return next((s for s in self.specs if s.grade_id == grade_id), None)
+
+    def with_timeout(self, timeout: float | None) -> Assignment:
+        """This assignment with a run's ``--timeout`` (seconds per submission) applied to its limits."""
+        return replace(self, config=self.config.with_timeout(timeout))
 
 
 def nb_meta(cell: NotebookNode) -> dict:
