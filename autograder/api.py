@@ -190,10 +190,15 @@ def grade_each_notebook(
         final = write_reports(batch.store.out, batch.assignment, ordered)
         regraded = tuple(s.student_id for s in batch.plan.todo)
         parts[name] = reports.GradeReport(batch.assignment.name, batch.store.out, final, regraded)
-        max_scores[name] = sum(spec.points for spec in batch.assignment.specs if spec.role == "test")
+        max_scores[name] = points_possible(batch.assignment)
     if len(notebooks) == 1:
         return parts[notebooks[0]]
     return course.write_reports(out_path, resolve_folder(assignment, root=root_path).name, parts, max_scores)
+
+
+def points_possible(assignment: Assignment) -> float:
+    """The points a notebook's tests are worth (what a student who did not submit it loses)."""
+    return sum(spec.points for spec in assignment.specs if spec.role == "test")
 
 
 def grade(

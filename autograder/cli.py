@@ -203,6 +203,11 @@ def grade(
     help="Job file written by `autograder k8s` (student id, LMS identity, collection problem).",
 )
 @click.option(
+    "--source-notebook",
+    metavar="NAME",
+    help="The assignment's notebook NOTEBOOK answers, if it has several (default: the job file's).",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds per submission (overrides autograder.toml).",
@@ -214,14 +219,15 @@ def grade_one(
     out: Path,
     student: str | None,
     meta: Path | None,
+    source_notebook: str | None,
     timeout: float | None,
     sandbox_mode: str,
 ) -> None:
     """Grade one NOTEBOOK in the sandbox; write OUT/.state/<id>.json, feedback/ and autograded/."""
     try:
         result = run_one(
-            assignment, notebook, out=out, student=student, meta=meta, timeout=timeout,
-            sandbox_mode=sandbox_mode,
+            assignment, notebook, out=out, student=student, meta=meta, source_notebook=source_notebook,
+            timeout=timeout, sandbox_mode=sandbox_mode,
         )  # fmt: skip
     except UsageError as error:
         _fail_usage(error)

@@ -216,10 +216,11 @@ def grade_one(
         notebook: the student's notebook.
         out: output folder (created).
         student: the student id (default: the notebook's parent folder name).
-        meta: a job file written by ``autograder k8s`` (student id, LMS identity, notes, and the problem
-            found when the submission was collected); it overrides ``student``.
+        meta: a job file written by ``autograder k8s`` (student id, LMS identity, notes, the problem
+            found when the submission was collected, and which notebook of the assignment it is); it
+            overrides ``student``.
         source_notebook: which of the assignment's notebooks ``notebook`` answers (its name without
-            ``.ipynb``; None: the assignment's only one).
+            ``.ipynb``; None: the job file's, else the assignment's only one).
         timeout: wall-clock seconds per submission, overriding ``autograder.toml``.
         root: the course root (default: current directory).
         sandbox_mode: ``strict`` or ``warn`` (see :mod:`autograder.sandbox`).
@@ -234,7 +235,6 @@ def grade_one(
         raise UsageError("--timeout must be a positive number of seconds.")
     isolation = check_isolation(sandbox_mode)
     root_path = Path.cwd() if root is None else Path(root)
-    loaded = load_assignment(assignment, root=root_path, notebook=source_notebook).with_timeout(timeout)
     path = Path(notebook)
     if meta is not None:
         try:
@@ -243,6 +243,8 @@ def grade_one(
             raise UsageError(f"cannot read the job file {meta}: {error}") from None
     else:
         job = {"student_id": student or path.resolve().parent.name, "problem": "", "lms": None, "notes": []}
+    chosen = source_notebook or job.get("source_notebook")
+    loaded = load_assignment(assignment, root=root_path, notebook=chosen).with_timeout(timeout)
     if not job.get("problem") and not path.is_file():
         raise UsageError(f"notebook not found: {path}")
     lms = job.get("lms")

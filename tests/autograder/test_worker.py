@@ -4,7 +4,7 @@ The local pool, the one-worker path, each Dask worker and ``grade-one`` build a
 :class:`~autograder.worker.GradingWorker`: it grades a submission and stores its outcome where a batch
 looks, keeps a warm sandbox per role between submissions and stops them when closed, and gives its
 sandboxes its share of the cores. On Dask, an assignment of several notebooks (nbgrader's documentation
-course) is graded exactly as the local pool grades it.
+course) is graded exactly as the local pool grades it, and so it is in Kubernetes pods.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import pytest
 
 from autograder import api, sandbox
 from autograder.collect import Submission
-from autograder.executors import grade_dask
+from autograder.collect_results import collect_results
+from autograder.executors import grade_dask, grade_one
+from autograder.k8s import write_manifests
 from autograder.results import Status
 from autograder.source import load_assignment
 from autograder.store import OutputStore
@@ -100,24 +102,43 @@ def test_dask_workers_give_their_sandboxes_a_share_of_the_cores(cluster, tmp_pat
     assert printed.split() == ["threads", str(api.thread_budget(2))]
 
 
-def test_a_several_notebook_assignment_on_dask_gets_the_local_pools_grades(cluster, tmp_path):
+@pytest.fixture(scope="module")
+def ps1(tmp_path_factory):
+    """nbgrader's documentation course (``source/ps1``: two notebooks), graded by the local pool."""
     nbgrader = pytest.importorskip("nbgrader")
     guide = Path(nbgrader.__file__).parent / "docs" / "source" / "user_guide"
+    root = tmp_path_factory.mktemp("course")
     for folder in ("source", "submitted"):
-        shutil.copytree(guide / folder, tmp_path / folder)
-    local = api.grade("ps1", tmp_path / "submitted", out=tmp_path / "local", root=tmp_path)
-    remote = grade_dask(
-        "ps1", tmp_path / "submitted", out=tmp_path / "dask", scheduler=cluster, root=tmp_path
-    )
-    assert [(r.student_id, r.total, r.max_total) for r in remote.results] == [
-        (r.student_id, r.total, r.max_total) for r in local.results
-    ]
-    assert {r.student_id for r in remote.results} == {"bitdiddle", "hacker"}
-    for notebook in ("problem1", "problem2"):  # each notebook in its own folder, as locally
-        assert (tmp_path / "dask" / notebook / "feedback" / "hacker" / f"{notebook}.html").is_file()
+        shutil.copytree(guide / folder, root / folder)
+    api.grade("ps1", root / "submitted", out=root / "local", root=root)
+    return root
+
+
+def same_grades(root: Path, out: str) -> None:
+    """``OUT`` holds one folder per notebook and the very results.json and grades.csv of the local pool."""
+    for notebook in ("problem1", "problem2"):
+        assert (root / out / notebook / "feedback" / "hacker" / f"{notebook}.html").is_file()
     results = [
-        json.loads((tmp_path / out / "results.json").read_text())["students"] for out in ("local", "dask")
+        json.loads((root / folder / "results.json").read_text())["students"] for folder in ("local", out)
     ]
-    assert results[0] == results[1]
-    grades = [list(csv.DictReader((tmp_path / out / "grades.csv").open())) for out in ("local", "dask")]
-    assert grades[0] == grades[1]
+    assert sorted(results[1]) == ["bitdiddle", "hacker"]
+    assert results[1] == results[0]
+    grades = [list(csv.DictReader((root / folder / "grades.csv").open())) for folder in ("local", out)]
+    assert grades[1] == grades[0]
+
+
+def test_a_several_notebook_assignment_on_dask_gets_the_local_pools_grades(cluster, ps1):
+    report = grade_dask("ps1", ps1 / "submitted", out=ps1 / "dask", scheduler=cluster, root=ps1)
+    assert len(report.regraded) == 2
+    same_grades(ps1, "dask")
+
+
+def test_a_several_notebook_assignment_in_pods_gets_the_local_pools_grades(ps1):
+    """Each pod (played here by ``grade_one`` on its job file) grades one notebook of one student."""
+    plan = write_manifests("ps1", ps1 / "submitted", image="grader:1", out=ps1 / "k8s", root=ps1)
+    assert plan.count == 4  # two students x two notebooks
+    for i in range(plan.count):
+        jobs = ps1 / "k8s" / "jobs"
+        grade_one("ps1", jobs / f"{i}.ipynb", out=ps1 / "volume" / str(i), meta=jobs / f"{i}.json", root=ps1)
+    collect_results("ps1", ps1 / "k8s", ps1 / "volume", out=ps1 / "pods", root=ps1)
+    same_grades(ps1, "pods")
