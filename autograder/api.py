@@ -29,7 +29,7 @@ from autograder.reports import log_grader_error
 from autograder.results import Status, SubmissionResult
 from autograder.similarity import DEFAULT_THRESHOLD, SimilarityReport
 from autograder.similarity import similarity as compare_answers
-from autograder.source import Assignment, load_assignment, resolve_folder
+from autograder.source import Assignment, CellRole, load_assignment, resolve_folder
 from autograder.steps.feedback import write_assets
 from autograder.store import OutputStore, Plan, stored_results
 from autograder.worker import (
@@ -198,7 +198,7 @@ def grade_each_notebook(
 
 def points_possible(assignment: Assignment) -> float:
     """The points a notebook's tests are worth (what a student who did not submit it loses)."""
-    return sum(spec.points for spec in assignment.specs if spec.role == "test")
+    return sum(spec.points for spec in assignment.specs if spec.role is CellRole.TEST)
 
 
 def grade(

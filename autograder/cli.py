@@ -165,7 +165,8 @@ def grade(
 
     def on_result(result: SubmissionResult, reused: bool) -> None:
         mark = "reused" if reused else str(result.status)
-        progress.update(task, advance=1, last=escape(f"{result.student_id}: {mark}"))
+        if task is not None:  # on_start comes first
+            progress.update(task, advance=1, last=escape(f"{result.student_id}: {mark}"))
 
     if scheduler and executor != Executor.DASK:
         _fail_usage(UsageError("--scheduler needs --executor dask."))

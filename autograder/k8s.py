@@ -68,6 +68,7 @@ from autograder.executors import job_from_submission
 from autograder.pipeline import fingerprint
 from autograder.source import load_assignment
 from autograder.store import INCOMING_DIR
+from autograder.worker import SandboxMode
 
 CONFIGMAP_BUDGET = 900 * 1024  # bytes of data per ConfigMap (base64 included); the API's limit is 1 MiB
 CAPABILITIES = ("SYS_ADMIN", "CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID", "KILL")
@@ -306,7 +307,7 @@ def _job(
     memory = _quantity(limits.memory_bytes + verifier + 2 * limits.disk_bytes + GRADER_MEMORY)
     resources = {"cpu": f"{cpus:g}", "memory": memory}
     args = ["grade-one", assignment, "/jobs/$(INDEX).ipynb", "--meta", "/jobs/$(INDEX).json",
-            "--out", "/results/$(INDEX)", "--sandbox", "strict"]  # fmt: skip
+            "--out", "/results/$(INDEX)", "--sandbox", SandboxMode.STRICT.value]  # fmt: skip
     if timeout is not None:
         args += ["--timeout", f"{timeout:g}"]
     container = {

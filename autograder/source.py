@@ -13,6 +13,7 @@ never reach a student.
 from __future__ import annotations
 
 import copy
+import enum
 import hashlib
 import json
 from dataclasses import dataclass, replace
@@ -25,6 +26,15 @@ from autograder.config import GradingConfig, load_config
 from autograder.errors import UsageError
 
 _MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+
+
+class CellRole(enum.StrEnum):
+    """What an nbgrader cell is for, as grading treats it."""
+
+    TEST = "test"  # autograded: its tests decide its points
+    MANUAL = "manual"  # graded by a person (a written answer or a task)
+    ANSWER = "answer"  # the student's ungraded solution cell
+    PROTECTED = "protected"  # read-only: restored from the source
 
 
 @dataclass(frozen=True)
@@ -42,14 +52,14 @@ class CellSpec:
 
     grade_id: str
     cell_type: str
-    role: str
+    role: CellRole
     points: float
     checksum: str
 
     @property
     def restored(self) -> bool:
         """Whether the source version replaces whatever the student's notebook holds."""
-        return self.role in ("test", "protected")
+        return self.role in (CellRole.TEST, CellRole.PROTECTED)
 
 
 @dataclass(frozen=True)
@@ -216,13 +226,13 @@ def cell_specs(release: NotebookNode) -> tuple[CellSpec, ...]:
             continue
         grade, solution, task = bool(meta.get("grade")), bool(meta.get("solution")), bool(meta.get("task"))
         if grade and not solution and cell.cell_type == "code":
-            role = "test"
+            role = CellRole.TEST
         elif grade or task:
-            role = "manual"
+            role = CellRole.MANUAL
         elif solution:
-            role = "answer"
+            role = CellRole.ANSWER
         else:
-            role = "protected"
+            role = CellRole.PROTECTED
         points = float(meta.get("points", 0) or 0) if (grade or task) else 0.0
         specs.append(CellSpec(meta["grade_id"], cell.cell_type, role, points, str(meta.get("checksum", ""))))
     return tuple(specs)

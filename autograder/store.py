@@ -179,8 +179,8 @@ class OutputStore:
                     todo.append(sub)
                 continue
             previous = None if force else self.stored(sub.student_id)
-            reusable = previous is not None and not previous.grader_error
-            if reusable and previous.fingerprint == fingerprint(sub, assignment):
+            unchanged = previous is not None and previous.fingerprint == fingerprint(sub, assignment)
+            if previous is not None and unchanged and not previous.grader_error:  # a grader fault is retried
                 done[sub.student_id] = previous
                 continue
             todo.append(sub)

@@ -60,7 +60,8 @@ def reaches(text: str, me: str, *, is_package: bool = False) -> list[str]:
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Attribute) and private(node.attr)):
             continue
-        dotted, value = [], node.value
+        dotted: list[str] = []
+        value = node.value
         while isinstance(value, ast.Attribute):
             dotted.insert(0, value.attr)
             value = value.value

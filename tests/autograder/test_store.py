@@ -12,6 +12,7 @@ import json
 import pickle
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ def toy():
     return load_assignment(TOY / "source" / "toy", root=ROOT)
 
 
-def graded(student: str, points: float = 1.0, **changes: object) -> Outcome:
+def graded(student: str, points: float = 1.0, **changes: Any) -> Outcome:
     result = SubmissionResult(
         student, Status.GRADED, cells=(CellResult("sigmoid", points, 1.0, points == 1.0),), fingerprint="f"
     )
