@@ -182,13 +182,17 @@ class GradingWorker:
             submission: the collected submission.
             warm_next: start the next submission's sandboxes now (default: ``keep_warm``); the last
                 submission of a batch passes False.
+
+        Returns:
+            The stored outcome (graded, or failed with its reason).
         """
         assignment, out = self.assignment, self.store.out
         try:
             graded = grade_submission(submission, assignment, start_runner=self._start_runner)
         except Exception as error:  # a grader fault: this student fails with a reason, the batch goes on
             graded = grader_failure(submission, assignment, out, "grading", error)
-        if self.keep_warm if warm_next is None else warm_next:
+        warm = self.keep_warm if warm_next is None else warm_next
+        if warm:
             try:
                 self._warm_spares()
             except Exception as error:  # the next submission starts its own sandbox (and fails alone)
