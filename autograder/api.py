@@ -10,12 +10,12 @@ at any point loses nothing that was finished and duplicates nothing on the next 
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,66 +25,26 @@ import nbformat
 from autograder import course, gradebook, outputs, reports, sandbox
 from autograder.collect import Submission, collect
 from autograder.errors import UsageError
-from autograder.pipeline import Graded, fingerprint, grade_submission
-from autograder.reports import ERROR_LOG, file_name, log_grader_error
+from autograder.pipeline import grade_submission
+from autograder.reports import log_grader_error
 from autograder.results import Status, SubmissionResult
 from autograder.similarity import DEFAULT_THRESHOLD, SimilarityReport
 from autograder.similarity import similarity as compare_answers
-from autograder.source import Assignment, load_assignment, resolve_folder
-from autograder.steps.execute import prelude_modules
-from autograder.steps.feedback import render_failure, write_assets
+from autograder.source import Assignment, CellRole, load_assignment, resolve_folder
+from autograder.steps.feedback import write_assets
+from autograder.store import OutputStore, Plan, stored_results
+from autograder.worker import (
+    GradingWorker,
+    SandboxMode,
+    WorkerSettings,
+    check_isolation,
+    grade_in_process,
+    grader_failure,
+    start_process_worker,
+)
 
-STATE_DIR = ".state"
-INCOMING_DIR = ".incoming"
+DEFAULT_WORKERS = 1  # submissions graded at once, by the local pool or a local Dask cluster
 ProgressCallback = Callable[[SubmissionResult, bool], None]
-
-# Per-process state of a grading worker: the assignment and warm sandbox processes (student, verifier).
-_WORKER: dict = {}
-ROLES = ("student", "verifier")
-
-
-def _new_runner(role: str) -> sandbox.Runner:
-    assignment = _WORKER["assignment"]
-    config = assignment.config
-    preload = config.preload
-    if role == "verifier":  # warm up with what the tests' set-up imports (Keras takes seconds)
-        preload = tuple(dict.fromkeys((*preload, *prelude_modules(assignment))))
-    return sandbox.start(
-        limits=config.limits,
-        env_passthrough=config.env_passthrough,
-        preload=preload,
-        isolation=_WORKER["isolation"],
-        role=role,
-        threads=_WORKER.get("threads"),
-    )
-
-
-def _start_runner(role: str) -> sandbox.Runner:
-    spare = _WORKER.get("spare", {}).pop(role, None)
-    return spare if spare is not None else _new_runner(role)
-
-
-def _warm_spare() -> None:
-    if _WORKER.get("keep_warm"):
-        spares = _WORKER.setdefault("spare", {})
-        for role in ROLES:
-            if role not in spares:
-                spares[role] = _new_runner(role)
-
-
-def _isolation(mode: str) -> sandbox.Isolation:
-    """The sandbox settings for ``mode``, checked on this machine now (not in the middle of a batch)."""
-    try:
-        isolation = sandbox.Isolation(mode, sandbox.default_expose())
-        sandbox.resolve(isolation)
-    except (ValueError, sandbox.Unavailable) as error:
-        raise UsageError(str(error)) from None
-    return isolation
-
-
-def _close_spare() -> None:
-    for spare in _WORKER.pop("spare", {}).values():
-        spare.close()
 
 
 def thread_budget(workers: int) -> int:
@@ -119,176 +79,60 @@ def fit_workers(workers: int, limits: sandbox.Limits, available: int | None) -> 
     )
 
 
-def _init_worker(
-    folder: str,
-    root: str,
-    timeout: float | None,
-    out: str,
-    mode: str,
-    notebook: str | None = None,
-    threads: int | None = None,
-) -> None:
-    sandbox.die_with_parent()  # a killed grader takes its workers (and their sandboxes) with it
-    assignment = load_assignment(folder, root=Path(root), notebook=notebook)
-    _WORKER.update(
-        assignment=_with_timeout(assignment, timeout),
-        out=Path(out),
-        keep_warm=True,
-        isolation=sandbox.Isolation(mode, sandbox.default_expose()),
-        threads=threads,
-    )
-    multiprocessing.util.Finalize(None, _close_spare, exitpriority=10)
-
-
-def _with_timeout(assignment: Assignment, timeout: float | None) -> Assignment:
-    from dataclasses import replace
-
-    return replace(assignment, config=assignment.config.with_timeout(timeout))
-
-
-def _student_paths(out: Path, assignment: str, student_id: str) -> tuple[Path, Path, Path]:
-    name = file_name(student_id)
-    return (
-        out / "feedback" / name / f"{assignment}.html",
-        out / "autograded" / name / assignment / f"{assignment}.ipynb",
-        out / STATE_DIR / f"{name}.json",
-    )
-
-
-GRADER_FAULT = (
-    "the grader failed on this submission ({step}): a fault in the grader, not in the notebook; "
-    "the instructor finds the details in {log}"
-)
-
-
-def grader_failure(
-    submission: Submission, assignment: Assignment, out: Path, step: str, error: BaseException
-) -> Graded:
-    """The result of a submission the grader itself failed on: logged, failed, never a silent zero."""
-    log_grader_error(out, submission.student_id, step, error)
-    failed = SubmissionResult(
-        submission.student_id,
-        Status.FAILED,
-        reason=GRADER_FAULT.format(step=step, log=ERROR_LOG),
-        lms=submission.lms,
-        fingerprint=fingerprint(submission, assignment),
-        grader_error=True,
-    )
-    return Graded(failed, render_failure(failed, assignment=assignment.name), None)
-
-
-def _store(out: Path, assignment: Assignment, graded: Graded) -> None:
-    feedback, executed, state = _student_paths(out, assignment.name, graded.result.student_id)
-    reports.write_atomic(feedback, graded.feedback_html)
-    if graded.executed is not None:
-        reports.write_atomic(executed, nbformat.writes(graded.executed))
-    reports.write_atomic(state, json.dumps(graded.result.to_dict(), indent=1, sort_keys=True))
-
-
-def _grade_job(submission: Submission) -> dict:
-    """Grade one submission in this worker and store everything about it; return the result as a dict.
-
-    Every step is this student's alone: an exception anywhere (reading, executing, scoring, rendering,
-    storing) becomes this student's failed result, logged in ``OUT/grader-errors.log``; the batch goes on.
-    """
-    assignment: Assignment = _WORKER["assignment"]
-    out: Path = _WORKER["out"]
-    try:
-        graded = grade_submission(submission, assignment, start_runner=_start_runner)
-    except Exception as error:  # a grader fault: this student fails with a reason, the batch goes on
-        graded = grader_failure(submission, assignment, out, "grading", error)
-    try:
-        _warm_spare()
-    except Exception as error:  # the next submission starts its own sandbox (and fails alone if it cannot)
-        log_grader_error(out, submission.student_id, "starting the next sandbox", error)
-        _close_spare()
-    try:
-        _store(out, assignment, graded)
-    except Exception as error:
-        graded = grader_failure(submission, assignment, out, "writing the feedback", error)
-        _store(out, assignment, graded)
-    return graded.result.to_dict()
-
-
 @dataclass(frozen=True)
-class _Plan:
-    todo: list[Submission]
-    done: dict[str, SubmissionResult]
+class Batch:
+    """One notebook's run, planned: what every executor grades (:func:`grade_each_notebook`).
 
-
-def _stored(out: Path, assignment: Assignment, student_id: str) -> SubmissionResult | None:
-    state = _student_paths(out, assignment.name, student_id)[2]
-    if not state.exists():
-        return None
-    try:
-        return SubmissionResult.from_dict(json.loads(state.read_text(encoding="utf-8")))
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def _plan(
-    subs: list[Submission],
-    assignment: Assignment,
-    out: Path,
-    force: bool,
-    students: frozenset[str] | None = None,
-) -> _Plan:
-    """What to grade: everyone not finished before (or everyone with ``force``), or only ``students``.
-
-    With ``students`` the named students are graded again and everyone else keeps the stored result
-    (even if the source changed since: a fixed test re-grades only who asked); a student with no stored
-    result is left out of this run's reports.
+    Attributes:
+        root: the course root.
+        assignment: the notebook's assignment (the run's timeout applied).
+        store: its output store (``OUT``, or ``OUT/<notebook>`` for a several-notebook assignment).
+        submissions: every collected submission, in report order.
+        plan: who is graded now and whose stored result is kept.
+        sandbox_mode: ``strict`` or ``warn``.
     """
-    todo, done = [], {}
-    for sub in subs:
-        if students is not None:
-            previous = None if sub.student_id in students else _stored(out, assignment, sub.student_id)
-            if previous is not None:
-                done[sub.student_id] = previous
-            elif sub.student_id in students:
-                todo.append(sub)
-            continue
-        previous = None if force else _stored(out, assignment, sub.student_id)
-        reusable = previous is not None and not previous.grader_error  # a grader fault is retried
-        if reusable and previous.fingerprint == fingerprint(sub, assignment):
-            done[sub.student_id] = previous
-            continue
-        todo.append(sub)
-    return _Plan(todo, done)
+
+    root: Path
+    assignment: Assignment
+    store: OutputStore
+    submissions: list[Submission]
+    plan: Plan
+    sandbox_mode: str
 
 
-def _prepare(
+GradeTodo = Callable[[Batch], dict[str, SubmissionResult]]
+
+
+def prepare(
     assignment: str | Path,
     submissions: str | Path,
     *,
     out: str | Path,
     timeout: float | None,
     force: bool,
-    root: str | Path | None,
+    root: Path,
+    sandbox_mode: str,
     on_start: Callable[[int, int], None] | None,
     on_result: ProgressCallback | None,
     students: tuple[str, ...] | None = None,
     notebook: str | None = None,
     within: str | None = None,
-) -> tuple[Path, Assignment, Path, list[Submission], _Plan]:
+) -> Batch:
     """What every executor does first: load the source, collect, and plan (reporting reused results).
 
     ``notebook`` picks one of a several-notebook assignment's notebooks; ``within`` is the assignment's
     folder inside each student's folder (nbgrader's ``submitted/<student>/<assignment>/`` layout).
-
-    Returns:
-        The course root, the assignment, the output folder, the submissions and the plan.
     """
-    root_path = Path.cwd() if root is None else Path(root)
-    loaded = _with_timeout(load_assignment(assignment, root=root_path, notebook=notebook), timeout)
+    loaded = load_assignment(assignment, root=root, notebook=notebook).with_timeout(timeout)
     out_path = Path(out).resolve()
     if out_path == loaded.folder or loaded.folder in out_path.parents:
         raise UsageError(f"--out {out_path} is inside the assignment's source folder; choose another folder.")
     out_path.mkdir(parents=True, exist_ok=True)
+    store = OutputStore(out_path, loaded.name)
     subs = collect(
         Path(submissions),
         loaded.name,
-        staging=out_path / INCOMING_DIR,
+        staging=store.incoming,
         max_bytes=loaded.config.max_notebook_bytes,
         grade_ids=frozenset(s.grade_id for s in loaded.specs),
         within=within,
@@ -300,13 +144,65 @@ def _prepare(
                 f"--students: no submission for {', '.join(unknown)} in {submissions}; "
                 "the ids are the folder names (or Canvas user ids) in grades.csv."
             )
-    plan = _plan(subs, loaded, out_path, force, None if students is None else frozenset(students))
+    plan = store.plan(subs, loaded, force=force, students=None if students is None else frozenset(students))
     if on_start:
         on_start(len(plan.todo), len(plan.done))
     if on_result:
         for result in plan.done.values():
             on_result(result, True)
-    return root_path, loaded, out_path, subs, plan
+    return Batch(root, loaded, store, subs, plan, sandbox_mode)
+
+
+def grade_each_notebook(
+    assignment: str | Path,
+    submissions: str | Path,
+    *,
+    out: str | Path,
+    timeout: float | None,
+    force: bool,
+    root: str | Path | None,
+    sandbox_mode: str,
+    on_start: Callable[[int, int], None] | None,
+    on_result: ProgressCallback | None,
+    students: tuple[str, ...] | None,
+    grade_todo: GradeTodo,
+) -> reports.GradeReport:
+    """Grade an assignment notebook by notebook with ``grade_todo`` (an executor), then write the reports.
+
+    Each notebook is planned (:func:`prepare`), its students still to grade are handed to ``grade_todo``
+    (which returns their results by student id, calling ``on_result`` as they arrive), and its reports
+    are written; an assignment of several notebooks then gets ``OUT/grades.csv`` and ``results.json``
+    summed over them (:func:`autograder.course.write_reports`). The arguments are :func:`grade`'s.
+    """
+    root_path = Path.cwd() if root is None else Path(root)
+    notebooks, within = course.layout(assignment, Path(submissions), root=root_path)
+    out_path = Path(out).resolve()
+    name_of_assignment = resolve_folder(assignment, root=root_path).name
+    parts, max_scores = {}, {}
+    for name in notebooks:
+        if len(notebooks) > 1:  # one gradebook for the whole assignment, as nbgrader keeps it
+            gradebook.join(out_path / name, name_of_assignment)
+        batch = prepare(
+            assignment, submissions, out=out_path / name if len(notebooks) > 1 else out_path, timeout=timeout,
+            force=force, root=root_path, sandbox_mode=sandbox_mode, on_start=on_start, on_result=on_result,
+            students=students, notebook=name, within=within,
+        )  # fmt: skip
+        results = dict(batch.plan.done)
+        if batch.plan.todo:
+            results.update(grade_todo(batch))
+        ordered = tuple(results[s.student_id] for s in batch.submissions if s.student_id in results)
+        final = write_reports(batch.store.out, batch.assignment, ordered)
+        regraded = tuple(s.student_id for s in batch.plan.todo)
+        parts[name] = reports.GradeReport(batch.assignment.name, batch.store.out, final, regraded)
+        max_scores[name] = points_possible(batch.assignment)
+    if len(notebooks) == 1:
+        return parts[notebooks[0]]
+    return course.write_reports(out_path, name_of_assignment, parts, max_scores)
+
+
+def points_possible(assignment: Assignment) -> float:
+    """The points a notebook's tests are worth (what a student who did not submit it loses)."""
+    return sum(spec.points for spec in assignment.specs if spec.role is CellRole.TEST)
 
 
 def grade(
@@ -314,11 +210,11 @@ def grade(
     submissions: str | Path,
     *,
     out: str | Path,
-    workers: int = 1,
+    workers: int = DEFAULT_WORKERS,
     timeout: float | None = None,
     force: bool = False,
     root: str | Path | None = None,
-    sandbox_mode: str = "strict",
+    sandbox_mode: str = SandboxMode.STRICT,
     on_start: Callable[[int, int], None] | None = None,
     on_result: ProgressCallback | None = None,
     students: tuple[str, ...] | None = None,
@@ -354,104 +250,64 @@ def grade(
         raise UsageError("--workers must be at least 1.")
     if timeout is not None and timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds.")
-    isolation = _isolation(sandbox_mode)
+    isolation = check_isolation(sandbox_mode)
     sandbox.sweep()  # working folders and cgroups a killed grader left behind
-    root_path = Path.cwd() if root is None else Path(root)
-    notebooks, within = course.layout(assignment, Path(submissions), root=root_path)
-    options = dict(
-        workers=workers, timeout=timeout, force=force, root=root_path, isolation=isolation,
-        sandbox_mode=sandbox_mode, on_start=on_start, on_result=on_result, students=students, within=within,
-    )  # fmt: skip
-    if len(notebooks) == 1:
-        return _grade_notebook(assignment, submissions, out=Path(out), notebook=notebooks[0], **options)[0]
-    out_path = Path(out).resolve()
-    name_of_assignment = resolve_folder(assignment, root=root_path).name
-    parts, max_scores = {}, {}
-    for name in notebooks:
-        gradebook.join(out_path / name, name_of_assignment)  # one gradebook for the assignment, as nbgrader's
-        parts[name], max_scores[name] = _grade_notebook(
-            assignment, submissions, out=out_path / name, notebook=name, **options
+
+    def grade_todo(batch: Batch) -> dict[str, SubmissionResult]:
+        return _grade_locally(
+            batch, workers=workers, timeout=timeout, isolation=isolation, on_result=on_result
         )
-    return course.write_reports(out_path, name_of_assignment, parts, max_scores)
+
+    return grade_each_notebook(
+        assignment, submissions, out=out, timeout=timeout, force=force, root=root, sandbox_mode=sandbox_mode,
+        on_start=on_start, on_result=on_result, students=students, grade_todo=grade_todo,
+    )  # fmt: skip
 
 
-def _grade_notebook(
-    assignment: str | Path,
-    submissions: str | Path,
+def _grade_locally(
+    batch: Batch,
     *,
-    out: Path,
-    notebook: str,
     workers: int,
     timeout: float | None,
-    force: bool,
-    root: Path,
     isolation: sandbox.Isolation,
-    sandbox_mode: str,
-    on_start: Callable[[int, int], None] | None,
     on_result: ProgressCallback | None,
-    students: tuple[str, ...] | None,
-    within: str | None,
-) -> tuple[reports.GradeReport, float]:
-    """Grade every submission of one notebook of an assignment (see :func:`grade`).
-
-    Returns:
-        The run's report, and the points its tests are worth.
-    """
-    root_path, loaded, out_path, subs, plan = _prepare(
-        assignment, submissions, out=out, timeout=timeout, force=force, root=root, on_start=on_start,
-        on_result=on_result, students=students, notebook=notebook, within=within,
+) -> dict[str, SubmissionResult]:
+    """Grade a batch's students on this machine: in this process, or a pool of ``workers`` processes."""
+    todo, loaded, store = batch.plan.todo, batch.assignment, batch.store
+    workers, notice = fit_workers(
+        min(workers, len(todo)), loaded.config.limits, sandbox.cgroups.available_memory()
+    )
+    if notice:
+        print(notice, file=sys.stderr)
+    results: dict[str, SubmissionResult] = {}
+    if workers == 1 or len(todo) == 1:
+        with GradingWorker(loaded, store, isolation=isolation, threads=thread_budget(1)) as worker:
+            for i, sub in enumerate(todo):
+                result = worker.grade(sub, warm_next=i < len(todo) - 1).result
+                results[result.student_id] = result
+                if on_result:
+                    on_result(result, False)
+        return results
+    settings = WorkerSettings(
+        folder=loaded.folder, root=batch.root, notebook=loaded.name, timeout=timeout, out=store.out,
+        sandbox_mode=batch.sandbox_mode, threads=thread_budget(workers),
     )  # fmt: skip
-    results = dict(plan.done)
-    if plan.todo:
-        wanted = min(workers, len(plan.todo))
-        workers, notice = fit_workers(wanted, loaded.config.limits, sandbox.cgroups.available_memory())
-        if notice:
-            print(notice, file=sys.stderr)
-    if plan.todo and (workers == 1 or len(plan.todo) == 1):
-        _WORKER.update(
-            assignment=loaded, out=out_path, keep_warm=len(plan.todo) > 1, isolation=isolation,
-            threads=thread_budget(1),
-        )  # fmt: skip
-        try:
-            for i, sub in enumerate(plan.todo):
-                _WORKER["keep_warm"] = i < len(plan.todo) - 1
-                result = SubmissionResult.from_dict(_grade_job(sub))
-                results[result.student_id] = result
-                if on_result:
-                    on_result(result, False)
-        finally:
-            _close_spare()
-            _WORKER.clear()
-    elif plan.todo:
-        threads = thread_budget(min(workers, len(plan.todo)))
-        with concurrent.futures.ProcessPoolExecutor(
-            max_workers=min(workers, len(plan.todo)),
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(
-                str(loaded.folder),
-                str(root_path),
-                timeout,
-                str(out_path),
-                sandbox_mode,
-                loaded.name,
-                threads,
-            ),
-        ) as pool:
-            futures = {pool.submit(_grade_job, sub): sub for sub in plan.todo}
-            for future in concurrent.futures.as_completed(futures):
-                try:
-                    result = SubmissionResult.from_dict(future.result())
-                except Exception as error:  # the worker process itself died (it stored nothing)
-                    result = grader_failure(futures[future], loaded, out_path, "grading", error).result
-                results[result.student_id] = result
-                if on_result:
-                    on_result(result, False)
-
-    ordered = tuple(results[s.student_id] for s in subs if s.student_id in results)
-    final = write_reports(out_path, loaded, ordered)
-    worth = sum(spec.points for spec in loaded.specs if spec.role == "test")
-    return reports.GradeReport(loaded.name, out_path, final, tuple(s.student_id for s in plan.todo)), worth
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=start_process_worker,
+        initargs=(settings,),
+    ) as pool:
+        futures = {pool.submit(grade_in_process, sub): sub for sub in todo}
+        for future in concurrent.futures.as_completed(futures):
+            try:
+                result = future.result().result
+            except Exception as error:  # the worker process itself died (it stored nothing)
+                result = grader_failure(futures[future], loaded, store.out, "grading", error).result
+            results[result.student_id] = result
+            if on_result:
+                on_result(result, False)
+    return results
 
 
 def write_reports(
@@ -473,15 +329,12 @@ def write_reports(
 
 
 def _stored_results(out: Path) -> list[SubmissionResult]:
-    folder = out / STATE_DIR
-    if not folder.is_dir():
+    results = stored_results(out)
+    if results is None:
         raise UsageError(
             f"no grading results in {out}: run `autograder grade ASSIGNMENT SUBMISSIONS --out {out}` first."
         )
-    return [
-        SubmissionResult.from_dict(json.loads(p.read_text(encoding="utf-8")))
-        for p in sorted(folder.glob("*.json"))
-    ]
+    return results
 
 
 def export(
@@ -710,7 +563,7 @@ def check(notebook: str | Path, *, timeout: float | None = None) -> CheckReport:
     path = Path(notebook)
     if not path.is_file():
         raise UsageError(f"notebook not found: {path}")
-    tmp = Path(sandbox.tempfile.mkdtemp(prefix="autograder-check-"))
+    tmp = Path(tempfile.mkdtemp(prefix="autograder-check-"))
     try:
         folder = tmp / path.stem
         folder.mkdir()

@@ -7,8 +7,12 @@ itself failed on some submissions (all rows still written; details in ``OUT/grad
 
 from __future__ import annotations
 
+import enum
+import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -17,10 +21,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from autograder import api
+from autograder.collect_results import collect_results
 from autograder.errors import UsageError
-from autograder.reports import ExitStatus, GradeReport
+from autograder.executors import grade_dask
+from autograder.executors import grade_one as run_one
+from autograder.k8s import write_manifests
+from autograder.platforms.gradescope import write_zip
+from autograder.platforms.prairielearn import write_grader
+from autograder.reports import ERROR_LOG, ExitStatus, GradeReport
 from autograder.results import Status, SubmissionResult
-from autograder.similarity import DEFAULT_THRESHOLD
+from autograder.worker import SandboxMode
 
 console = Console(stderr=True)
 
@@ -52,21 +62,35 @@ def _finish(report: GradeReport, done: str) -> None:
     if report.grader_errors:
         console.print(
             f"[bold red]The grader itself failed on {len(report.grader_errors)} submission(s)[/] "
-            f"(a fault in the grader, not in the notebooks): details in {report.out / api.ERROR_LOG}; "
+            f"(a fault in the grader, not in the notebooks): details in {report.out / ERROR_LOG}; "
             "running the same command again grades them again."
         )
     sys.exit(report.exit_status)
 
 
-_SANDBOX = click.option(
-    "--sandbox",
-    "sandbox_mode",
-    type=click.Choice(["strict", "warn"]),
-    default="strict",
-    show_default=True,
-    envvar="AUTOGRADER_SANDBOX",
-    help="strict: refuse to grade where student code cannot be isolated; warn: grade anyway, loudly.",
-)
+def _default(function: Callable[..., object], name: str) -> Any:
+    """The default of ``function``'s keyword ``name``: the API holds every default, the CLI repeats none."""
+    return inspect.signature(function).parameters[name].default
+
+
+class Executor(enum.StrEnum):
+    """Who grades a batch (``grade --executor``)."""
+
+    LOCAL = "local"  # this machine's worker pool
+    DASK = "dask"  # a Dask cluster
+
+
+def _sandbox(function: Callable[..., object]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The ``--sandbox`` option of a command forwarding to ``function`` (its default is that function's)."""
+    return click.option(
+        "--sandbox",
+        "sandbox_mode",
+        type=click.Choice([mode.value for mode in SandboxMode]),
+        default=str(_default(function, "sandbox_mode")),
+        show_default=True,
+        envvar="AUTOGRADER_SANDBOX",
+        help="strict: refuse to grade where student code cannot be isolated; warn: grade anyway, loudly.",
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,7 +104,11 @@ def main() -> None:
 @click.argument("submissions", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder (created).")
 @click.option(
-    "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Submissions at once."
+    "--workers",
+    default=_default(api.grade, "workers"),
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Submissions at once.",
 )
 @click.option(
     "--timeout",
@@ -93,11 +121,11 @@ def main() -> None:
     help="Re-grade only these students (ID[,ID...]: after a fixed test or a late upload); everyone else "
     "keeps their stored result.",
 )
-@_SANDBOX
+@_sandbox(api.grade)
 @click.option(
     "--executor",
-    type=click.Choice(["local", "dask"]),
-    default="local",
+    type=click.Choice([executor.value for executor in Executor]),
+    default=Executor.LOCAL.value,
     show_default=True,
     help="local: this machine's worker pool; dask: a Dask cluster (--scheduler, or a local one).",
 )
@@ -137,9 +165,10 @@ def grade(
 
     def on_result(result: SubmissionResult, reused: bool) -> None:
         mark = "reused" if reused else str(result.status)
-        progress.update(task, advance=1, last=escape(f"{result.student_id}: {mark}"))
+        if task is not None:  # on_start comes first
+            progress.update(task, advance=1, last=escape(f"{result.student_id}: {mark}"))
 
-    if scheduler and executor != "dask":
+    if scheduler and executor != Executor.DASK:
         _fail_usage(UsageError("--scheduler needs --executor dask."))
     only = None
     if students is not None:
@@ -148,9 +177,7 @@ def grade(
             _fail_usage(UsageError("--students needs at least one student id (ID[,ID...])."))
     try:
         with progress:
-            if executor == "dask":
-                from autograder.executors import grade_dask
-
+            if executor == Executor.DASK:
                 report = grade_dask(
                     assignment, submissions, out=out, scheduler=scheduler, local_workers=workers,
                     timeout=timeout, force=force, sandbox_mode=sandbox_mode, on_start=on_start,
@@ -177,27 +204,31 @@ def grade(
     help="Job file written by `autograder k8s` (student id, LMS identity, collection problem).",
 )
 @click.option(
+    "--source-notebook",
+    metavar="NAME",
+    help="The assignment's notebook NOTEBOOK answers, if it has several (default: the job file's).",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds per submission (overrides autograder.toml).",
 )
-@_SANDBOX
+@_sandbox(run_one)
 def grade_one(
     assignment: str,
     notebook: Path,
     out: Path,
     student: str | None,
     meta: Path | None,
+    source_notebook: str | None,
     timeout: float | None,
     sandbox_mode: str,
 ) -> None:
     """Grade one NOTEBOOK in the sandbox; write OUT/.state/<id>.json, feedback/ and autograded/."""
-    from autograder.executors import grade_one as run_one
-
     try:
         result = run_one(
-            assignment, notebook, out=out, student=student, meta=meta, timeout=timeout,
-            sandbox_mode=sandbox_mode,
+            assignment, notebook, out=out, student=student, meta=meta, source_notebook=source_notebook,
+            timeout=timeout, sandbox_mode=sandbox_mode,
         )  # fmt: skip
     except UsageError as error:
         _fail_usage(error)
@@ -216,12 +247,18 @@ def grade_one(
     "--out", required=True, type=click.Path(path_type=Path), help="Folder for the manifests (created)."
 )
 @click.option(
-    "--parallelism", default=10, show_default=True, type=click.IntRange(min=1), help="Pods at once."
+    "--parallelism",
+    default=_default(write_manifests, "parallelism"),
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Pods at once.",
 )
-@click.option("--cpus", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--cpus", default=_default(write_manifests, "cpus"), show_default=True,
+              type=click.FloatRange(min=0, min_open=True),
               help="CPU request and limit per pod (memory comes from autograder.toml).")  # fmt: skip
 @click.option("--namespace", help="Kubernetes namespace (default: the current context's).")
-@click.option("--results-pvc", default="autograder-results", show_default=True, help="Claim for the results.")
+@click.option("--results-pvc", default=_default(write_manifests, "results_pvc"), show_default=True,
+              help="Claim for the results.")  # fmt: skip
 @click.option("--jobs-pvc", help="Claim holding the written jobs/ folder, instead of ConfigMaps.")
 @click.option(
     "--timeout",
@@ -241,8 +278,6 @@ def k8s(
     timeout: float | None,
 ) -> None:
     """Write an Indexed Job (one pod per submission), its ConfigMaps and a Dockerfile to OUT."""
-    from autograder.k8s import write_manifests
-
     try:
         plan = write_manifests(
             assignment, submissions, image=image, out=out, parallelism=parallelism, cpus=cpus,
@@ -267,8 +302,6 @@ def k8s(
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder (created).")
 def collect(assignment: str, plan: Path, results: Path, out: Path) -> None:
     """Gather pod RESULTS (a copy of the results volume) for the Job written to PLAN into OUT."""
-    from autograder.collect_results import collect_results
-
     try:
         report = collect_results(assignment, plan, results, out=out)
     except UsageError as error:
@@ -282,7 +315,7 @@ def collect(assignment: str, plan: Path, results: Path, out: Path) -> None:
 @click.option(
     "--threshold",
     type=click.FloatRange(min=0, max=1, min_open=True),
-    default=DEFAULT_THRESHOLD,
+    default=_default(api.similarity, "threshold"),
     show_default=True,
     help="List pairs sharing at least this share of the smaller answer's fingerprints.",
 )
@@ -353,7 +386,13 @@ def check(notebook: Path, timeout: float | None) -> None:
 @main.command()
 @click.argument("assignment")
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["canvas"]), default="canvas", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["canvas"]),
+    default=_default(api.export, "format"),
+    show_default=True,
+)
 @click.option("--to", type=click.Path(path_type=Path), help="CSV path (default OUT/canvas-ASSIGNMENT.csv).")
 def export(assignment: str, out: Path, fmt: str, to: Path | None) -> None:
     """Write an LMS gradebook import CSV from the results in OUT."""
@@ -446,11 +485,9 @@ _VISIBILITY = click.option(
 @click.argument("assignment")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the zip (created).")
 @_VISIBILITY
-@_SANDBOX
+@_sandbox(write_zip)
 def gradescope(assignment: str, out: Path, hidden_visibility: str | None, sandbox_mode: str) -> None:
     """Write the autograder zip Gradescope's "Configure Autograder" page takes."""
-    from autograder.platforms.gradescope import write_zip
-
     try:
         target = write_zip(assignment, out, hidden_visibility=hidden_visibility, sandbox_mode=sandbox_mode)
     except UsageError as error:
@@ -461,11 +498,9 @@ def gradescope(assignment: str, out: Path, hidden_visibility: str | None, sandbo
 @main.command()
 @click.argument("assignment")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to write (created).")
-@_SANDBOX
+@_sandbox(write_grader)
 def prairielearn(assignment: str, out: Path, sandbox_mode: str) -> None:
     """Write a PrairieLearn external-grader folder (Dockerfile, grade.sh, info.json)."""
-    from autograder.platforms.prairielearn import write_grader
-
     try:
         folder = write_grader(assignment, out, sandbox_mode=sandbox_mode)
     except UsageError as error:

@@ -11,6 +11,10 @@ a result, another student's, another source's) is not a grade: that student's ro
 reason and what to do, and nothing is stored for them, so a later ``collect`` (once the pod result is there)
 or ``grade`` on the same ``OUT/`` fills it in. A result stored by an earlier ``collect`` with the right
 fingerprint is kept when its pod folder is gone, so no grade is lost between collections.
+
+For an assignment of several notebooks, each pod graded one notebook of one student (``plan.json`` says
+which); each notebook's results are stored in ``OUT/<notebook>/`` and ``OUT`` gets the sums, as ``grade``
+writes them (:func:`autograder.course.write_reports`).
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from autograder import api, reports
+from autograder import api, course, gradebook, reports
 from autograder.errors import UsageError
-from autograder.executors import store_outcome
 from autograder.results import LmsIdentity, Status, SubmissionResult
-from autograder.source import load_assignment
+from autograder.source import Assignment, load_assignment, resolve_folder
+from autograder.store import Outcome, OutputStore
 
 
 def _read_plan(plan_dir: Path) -> dict[str, Any]:
@@ -39,21 +43,20 @@ def _read_plan(plan_dir: Path) -> dict[str, Any]:
     return plan
 
 
-def _pod_result(folder: Path, entry: dict[str, Any], assignment: str) -> tuple[dict[str, Any] | None, str]:
+def _pod_result(folder: Path, entry: dict[str, Any], assignment: str) -> tuple[Outcome | None, str]:
     """The outcome pod ``entry["index"]`` wrote, or None and why it cannot be used."""
     index, student = entry["index"], entry["student_id"]
-    state = api._student_paths(folder, assignment, student)[2]
+    pod = OutputStore(folder, assignment)
     where = f"pod {index} (job completion index {index})"
-    if not state.is_file():
-        found = sorted(p.name for p in (folder / api.STATE_DIR).glob("*.json")) if folder.is_dir() else []
+    if not pod.files(student).state.is_file():
+        found = pod.stored_ids()
         detail = f"it holds {', '.join(found)}" if found else f"{folder} is missing or empty"
         return None, (
             f"no result from {where}: {detail}; check the pod (kubectl logs), copy its results folder, "
             "and run collect again"
         )
     try:
-        data = json.loads(state.read_text(encoding="utf-8"))
-        result = SubmissionResult.from_dict(data)
+        result = pod.stored_result(student)
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
         return (
             None,
@@ -69,22 +72,15 @@ def _pod_result(folder: Path, entry: dict[str, Any], assignment: str) -> tuple[d
             f"the result of {where} was graded from another submission, source or settings (fingerprint "
             f"mismatch); re-run index {index} with this image"
         )
-    feedback, executed, _state = api._student_paths(folder, assignment, student)
     try:
-        html = feedback.read_text(encoding="utf-8")
+        return pod.load(student), ""
     except (OSError, UnicodeDecodeError) as error:
         return None, f"the feedback of {where} is unreadable ({error}); re-run index {index}"
-    notebook = executed.read_text(encoding="utf-8") if executed.is_file() else None
-    return {"result": result.to_dict(), "feedback": html, "executed": notebook}, ""
 
 
-def _stored(out: Path, assignment: str, entry: dict[str, Any]) -> SubmissionResult | None:
-    state = api._student_paths(out, assignment, entry["student_id"])[2]
-    try:
-        result = SubmissionResult.from_dict(json.loads(state.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return result if result.fingerprint == entry["fingerprint"] else None
+def _stored(store: OutputStore, entry: dict[str, Any]) -> SubmissionResult | None:
+    result = store.stored(entry["student_id"])
+    return result if result is not None and result.fingerprint == entry["fingerprint"] else None
 
 
 def collect_results(
@@ -112,25 +108,59 @@ def collect_results(
     """
     plan = _read_plan(Path(plan_dir))
     root_path = Path.cwd() if root is None else Path(root)
-    loaded = api._with_timeout(load_assignment(assignment, root=root_path), plan.get("timeout"))
-    if plan["assignment"] != loaded.name or plan.get("assignment_fingerprint") != loaded.fingerprint:
-        raise UsageError(
-            f"{Path(plan_dir) / 'plan.json'} was written for {plan['assignment']} as its source was then; "
-            f"solutions/{loaded.name} differs now. Collect with the source the image was built from."
-        )
     results_path = Path(results)
-    if not results_path.is_dir():
-        raise UsageError(f"no results folder {results_path}: copy the results volume there first.")
     out_path = Path(out).resolve()
-    out_path.mkdir(parents=True, exist_ok=True)
+    notebooks: dict[str, str] = plan.get("notebooks") or {}
+    if not notebooks:  # one notebook: OUT holds it
+        loaded = load_assignment(assignment, root=root_path).with_timeout(plan.get("timeout"))
+        _check_source(plan_dir, plan["assignment"], loaded.name, plan.get("assignment_fingerprint"), loaded)
+        _check_results(results_path)
+        return _collect_notebook(loaded, plan["submissions"], results_path, out_path)
+    folder = resolve_folder(assignment, root=root_path)
+    parts = {name: load_assignment(folder, root=root_path, notebook=name) for name in notebooks}
+    for name, loaded in parts.items():
+        _check_source(plan_dir, plan["assignment"], folder.name, notebooks[name], loaded)
+    _check_results(results_path)
+    graded, max_scores = {}, {}
+    for name, loaded in parts.items():  # several: OUT/<notebook>/ each, the sums in OUT
+        entries = [entry for entry in plan["submissions"] if entry.get("notebook") == name]
+        timed = loaded.with_timeout(plan.get("timeout"))
+        gradebook.join(out_path / name, folder.name)  # one gradebook for the assignment, as nbgrader's
+        graded[name] = _collect_notebook(timed, entries, results_path, out_path / name)
+        max_scores[name] = api.points_possible(loaded)
+    return course.write_reports(out_path, folder.name, graded, max_scores)
+
+
+def _check_source(
+    plan_dir: str | Path, planned: str, name: str, expected: str | None, loaded: Assignment
+) -> None:
+    """Refuse to collect results graded from another assignment, or another version of its source."""
+    if planned != name or expected != loaded.fingerprint:
+        raise UsageError(
+            f"{Path(plan_dir) / 'plan.json'} was written for {planned} as its source was then; "
+            f"solutions/{name} differs now. Collect with the source the image was built from."
+        )
+
+
+def _check_results(results: Path) -> None:
+    if not results.is_dir():
+        raise UsageError(f"no results folder {results}: copy the results volume there first.")
+
+
+def _collect_notebook(
+    loaded: Assignment, entries: list[dict[str, Any]], results: Path, out: Path
+) -> reports.GradeReport:
+    """Store one notebook's pod results under ``out`` (a failed row with the reason where none is usable)."""
+    out.mkdir(parents=True, exist_ok=True)
+    store = OutputStore(out, loaded.name)
     ordered, collected = [], []
-    for entry in plan["submissions"]:
-        outcome, why = _pod_result(results_path / str(entry["index"]), entry, loaded.name)
+    for entry in entries:
+        outcome, why = _pod_result(results / str(entry["index"]), entry, loaded.name)
         if outcome is not None:
-            ordered.append(store_outcome(out_path, loaded.name, outcome))
+            ordered.append(store.save(outcome))
             collected.append(entry["student_id"])
             continue
-        earlier = _stored(out_path, loaded.name, entry)
+        earlier = _stored(store, entry)
         ordered.append(
             earlier
             if earlier is not None
@@ -143,5 +173,5 @@ def collect_results(
             )
         )
     results_tuple = tuple(ordered)
-    api.write_reports(out_path, loaded, results_tuple)
-    return reports.GradeReport(loaded.name, out_path, results_tuple, tuple(collected))
+    api.write_reports(out, loaded, results_tuple)
+    return reports.GradeReport(loaded.name, out, results_tuple, tuple(collected))

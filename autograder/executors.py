@@ -1,16 +1,18 @@
 """Who runs the unit of work: this machine's pool, a Dask cluster, or one Kubernetes pod per submission.
 
-The unit is :func:`autograder.api._grade_job` (a worker set up by ``_init_worker``): it grades one
-submission in the sandbox and writes ``.state/<id>.json``, ``feedback/`` and ``autograded/`` under an
-output folder. Every executor runs exactly that function, so a grade does not depend on who ran it:
+The unit is :meth:`autograder.worker.GradingWorker.grade`: it grades one submission in the sandbox and
+stores its :class:`~autograder.store.Outcome` (``.state/<id>.json``, ``feedback/`` and ``autograded/``)
+under an output folder. Every executor runs exactly that method, so a grade does not depend on who ran it:
 
 * :func:`grade_one` runs it once for one notebook (``autograder grade-one``; what a pod runs);
 * :func:`grade_dask` sends each submission to a Dask worker as bytes (no shared filesystem): a *job* (the
   notebook and who it belongs to, :func:`job_from_submission`) plus the assignment's source files
   (:func:`assignment_bundle`, sent once per worker). The worker rebuilds the source in a private folder,
-  runs the unit in a scratch output folder, and returns what the unit wrote (:func:`run_job`); the client
-  stores it under ``OUT/`` exactly where a local run would (:func:`store_outcome`), then writes the
-  reports. Dask only schedules: the sandbox is on in every worker, as it is locally.
+  grades in a scratch output folder, and returns the outcome (:func:`run_job`); the client stores it
+  under ``OUT/`` exactly where a local run would (:meth:`~autograder.store.OutputStore.save`), then writes
+  the reports. An assignment of several notebooks is graded notebook by notebook, as locally
+  (:func:`autograder.api.grade_each_notebook`). Dask only schedules: the sandbox is on in every worker,
+  as it is locally, with the thread budget of the worker processes sharing its machine.
 
 A worker that dies mid-task has its task re-run by the scheduler on another worker; the client keeps one
 result per student (the first to arrive, results are keyed by student id), so nothing is counted twice.
@@ -23,12 +25,12 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import json
-import multiprocessing.util  # noqa: F401 (api._init_worker registers a finalizer through it)
 import os
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +40,14 @@ from autograder.errors import UsageError
 from autograder.pipeline import fingerprint
 from autograder.results import LmsIdentity, Status, SubmissionResult
 from autograder.source import Assignment, load_assignment
+from autograder.steps.feedback import render_failure
+from autograder.store import Outcome, OutputStore
+from autograder.worker import GradingWorker, SandboxMode, WorkerSettings, bind_to_process, check_isolation
 
 MAX_BUNDLE_BYTES = 64 * 1024**2  # an assignment folder is a notebook and a toml; more is a mistake
 BUNDLE_SKIP = (".ipynb_checkpoints", "__pycache__", "feedback", ".git")
 
-# Per-process state of a Dask worker: one materialised source per bundle digest, one grading thread.
+# Per-process state of a Dask worker: one grading thread, and one worker over a materialised source.
 _REMOTE: dict[str, Any] = {}
 _REMOTE_LOCK = threading.Lock()
 
@@ -55,7 +60,7 @@ def assignment_bundle(assignment: Assignment, *, root: Path) -> dict[str, bytes]
         root: the course root (its ``nbgrader_config.py`` shapes the master notebook).
 
     Returns:
-        Relative path -> bytes: ``solutions/<name>/...`` and ``nbgrader_config.py`` when present.
+        Relative path -> bytes: ``solutions/<folder>/...`` and ``nbgrader_config.py`` when present.
 
     Raises:
         UsageError: the folder holds more than :data:`MAX_BUNDLE_BYTES`.
@@ -64,7 +69,7 @@ def assignment_bundle(assignment: Assignment, *, root: Path) -> dict[str, bytes]
     for path in sorted(assignment.folder.rglob("*")):
         relative = path.relative_to(assignment.folder)
         if path.is_file() and not any(part in BUNDLE_SKIP for part in relative.parts):
-            files[f"solutions/{assignment.name}/{relative.as_posix()}"] = path.read_bytes()
+            files[f"solutions/{assignment.folder.name}/{relative.as_posix()}"] = path.read_bytes()
     config = root / "nbgrader_config.py"
     if config.is_file():
         files["nbgrader_config.py"] = config.read_bytes()
@@ -115,27 +120,6 @@ def submission_from_job(job: dict[str, Any], folder: Path) -> Submission:
     )
 
 
-def read_outcome(out: Path, assignment: str, student_id: str) -> dict[str, Any]:
-    """What the unit wrote for one student under ``out``: result dict, feedback html, executed notebook."""
-    feedback, executed, state = api._student_paths(out, assignment, student_id)
-    return {
-        "result": json.loads(state.read_text(encoding="utf-8")),
-        "feedback": feedback.read_text(encoding="utf-8"),
-        "executed": executed.read_text(encoding="utf-8") if executed.is_file() else None,
-    }
-
-
-def store_outcome(out: Path, assignment: str, outcome: dict[str, Any]) -> SubmissionResult:
-    """Write an outcome under ``out`` where the local pool writes it (the state file last, atomically)."""
-    result = SubmissionResult.from_dict(outcome["result"])
-    feedback, executed, state = api._student_paths(out, assignment, result.student_id)
-    reports.write_atomic(feedback, outcome["feedback"])
-    if outcome.get("executed") is not None:
-        reports.write_atomic(executed, outcome["executed"])
-    reports.write_atomic(state, json.dumps(result.to_dict(), indent=1, sort_keys=True))
-    return result
-
-
 def _grading_thread() -> concurrent.futures.ThreadPoolExecutor:
     # One long-lived thread per worker process grades: sandboxes die with the thread that started them
     # (PR_SET_PDEATHSIG), so the warm spare must be started by a thread that outlives the task, and the
@@ -145,34 +129,30 @@ def _grading_thread() -> concurrent.futures.ThreadPoolExecutor:
     return _REMOTE["thread"]
 
 
-def _prepare(bundle: dict[str, bytes], timeout: float | None, sandbox_mode: str) -> Path:
-    """Materialise the source once per bundle and set up this process as a grading worker; the scratch out."""
-    key = (bundle_digest(bundle), timeout, sandbox_mode)
+def _worker_for(bundle: dict[str, bytes], settings: dict[str, Any]) -> GradingWorker:
+    """This process's worker for ``bundle`` graded with ``settings``: built once, kept while they hold."""
+    key = (bundle_digest(bundle), *sorted(settings.items()))
     if _REMOTE.get("key") != key:
-        api._close_spare()
-        old = _REMOTE.pop("root", None)
+        old = _REMOTE.pop("worker", None)
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            old.close()
+            shutil.rmtree(_REMOTE.pop("root"), ignore_errors=True)
         root = Path(tempfile.mkdtemp(prefix="autograder-worker-"))
         for name, data in bundle.items():
             target = root / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         folder = root / "solutions" / Path(next(n for n in bundle if n.startswith("solutions/"))).parts[1]
-        api._init_worker(str(folder), str(root), timeout, str(root / "out"), sandbox_mode)
-        _REMOTE.update(key=key, root=root)
-    return _REMOTE["root"] / "out"
+        worker = GradingWorker.load(WorkerSettings(folder=folder, root=root, out=root / "out", **settings))
+        _REMOTE.update(key=key, root=root, worker=bind_to_process(worker))
+    return _REMOTE["worker"]
 
 
-def _run_here(bundle: dict[str, bytes], job: dict[str, Any], timeout: float | None, mode: str) -> dict:
-    out = _prepare(bundle, timeout, mode)
-    name = api._WORKER["assignment"].name
+def _run_here(bundle: dict[str, bytes], job: dict[str, Any], settings: dict[str, Any]) -> Outcome:
+    worker = _worker_for(bundle, settings)
     with tempfile.TemporaryDirectory(prefix="autograder-job-") as tmp:
-        sub = submission_from_job(job, Path(tmp))
-        api._grade_job(sub)
-    outcome = read_outcome(out, name, job["student_id"])
-    for path in api._student_paths(out, name, job["student_id"]):
-        path.unlink(missing_ok=True)
+        outcome = worker.grade(submission_from_job(job, Path(tmp)))
+    worker.store.discard(job["student_id"])  # the client stores it; this scratch folder keeps nothing
     return outcome
 
 
@@ -180,30 +160,38 @@ def run_job(
     bundle: dict[str, bytes],
     job: dict[str, Any],
     *,
+    notebook: str | None = None,
     timeout: float | None = None,
-    sandbox_mode: str = "strict",
-) -> dict[str, Any]:
-    """Grade one job on this (remote) machine with the unit of work; the Dask task.
+    sandbox_mode: str = SandboxMode.STRICT,
+    workers_per_host: int = 1,
+) -> Outcome:
+    """Grade one job on this (remote) machine with a grading worker; the Dask task.
 
     Args:
         bundle: the assignment's files (:func:`assignment_bundle`).
         job: the submission (:func:`job_from_submission`).
+        notebook: which of the assignment's notebooks (None: the only one).
         timeout: seconds per submission, as given to ``grade``.
         sandbox_mode: ``strict`` or ``warn``, as given to ``grade``.
+        workers_per_host: grading processes sharing this machine's cores (the thread budget's divisor).
 
     Returns:
-        ``{"result": dict, "feedback": html, "executed": notebook text or None, "worker": address}``.
+        The outcome, with the worker's address.
     """
     from distributed import get_worker
 
+    settings = {
+        "notebook": notebook, "timeout": timeout, "sandbox_mode": str(sandbox_mode),
+        "threads": api.thread_budget(workers_per_host),
+    }  # fmt: skip
     with _REMOTE_LOCK:
         pool = _grading_thread()
-    outcome = pool.submit(_run_here, bundle, job, timeout, sandbox_mode).result()
+    outcome = pool.submit(_run_here, bundle, job, settings).result()
     try:
-        outcome["worker"] = get_worker().address
+        where = get_worker().address
     except ValueError:  # called outside a Dask worker
-        outcome["worker"] = os.uname().nodename
-    return outcome
+        where = os.uname().nodename
+    return replace(outcome, worker=where)
 
 
 def grade_one(
@@ -213,11 +201,12 @@ def grade_one(
     out: str | Path,
     student: str | None = None,
     meta: str | Path | None = None,
+    source_notebook: str | None = None,
     timeout: float | None = None,
     root: str | Path | None = None,
-    sandbox_mode: str = "strict",
+    sandbox_mode: str = SandboxMode.STRICT,
 ) -> SubmissionResult:
-    """Grade a single notebook with the unit of work and write its files under ``out``.
+    """Grade a single notebook with a grading worker and write its files under ``out``.
 
     Writes what a batch writes for this student: ``OUT/.state/<id>.json``, ``OUT/feedback/<id>/`` and
     ``OUT/autograded/<id>/`` (no reports: many of these are gathered by ``autograder collect``).
@@ -227,8 +216,11 @@ def grade_one(
         notebook: the student's notebook.
         out: output folder (created).
         student: the student id (default: the notebook's parent folder name).
-        meta: a job file written by ``autograder k8s`` (student id, LMS identity, notes, and the problem
-            found when the submission was collected); it overrides ``student``.
+        meta: a job file written by ``autograder k8s`` (student id, LMS identity, notes, the problem
+            found when the submission was collected, and which notebook of the assignment it is); it
+            overrides ``student``.
+        source_notebook: which of the assignment's notebooks ``notebook`` answers (its name without
+            ``.ipynb``; None: the job file's, else the assignment's only one).
         timeout: wall-clock seconds per submission, overriding ``autograder.toml``.
         root: the course root (default: current directory).
         sandbox_mode: ``strict`` or ``warn`` (see :mod:`autograder.sandbox`).
@@ -241,9 +233,8 @@ def grade_one(
     """
     if timeout is not None and timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds.")
-    api._isolation(sandbox_mode)
+    isolation = check_isolation(sandbox_mode)
     root_path = Path.cwd() if root is None else Path(root)
-    loaded = load_assignment(assignment, root=root_path)
     path = Path(notebook)
     if meta is not None:
         try:
@@ -252,6 +243,8 @@ def grade_one(
             raise UsageError(f"cannot read the job file {meta}: {error}") from None
     else:
         job = {"student_id": student or path.resolve().parent.name, "problem": "", "lms": None, "notes": []}
+    chosen = source_notebook or job.get("source_notebook")
+    loaded = load_assignment(assignment, root=root_path, notebook=chosen).with_timeout(timeout)
     if not job.get("problem") and not path.is_file():
         raise UsageError(f"notebook not found: {path}")
     lms = job.get("lms")
@@ -265,22 +258,64 @@ def grade_one(
     out_path = Path(out).resolve()
     if out_path == loaded.folder or loaded.folder in out_path.parents:
         raise UsageError(f"--out {out_path} is inside the assignment's source folder; choose another folder.")
-    api._init_worker(str(loaded.folder), str(root_path), timeout, str(out_path), sandbox_mode)
-    api._WORKER["keep_warm"] = False
-    try:
-        return SubmissionResult.from_dict(api._grade_job(sub))
-    finally:
-        api._close_spare()
-        api._WORKER.clear()
+    store = OutputStore(out_path, loaded.name)
+    worker = GradingWorker(loaded, store, isolation=isolation, threads=api.thread_budget(1), keep_warm=False)
+    with bind_to_process(worker):
+        return worker.grade(sub).result
 
 
-def _failed(sub: Submission, assignment: Assignment, reason: str) -> dict[str, Any]:
-    from autograder.steps.feedback import render_failure
-
+def _failed(sub: Submission, assignment: Assignment, reason: str) -> Outcome:
     result = SubmissionResult(
         sub.student_id, Status.FAILED, reason=reason, lms=sub.lms, fingerprint=fingerprint(sub, assignment)
     )
-    return {"result": result.to_dict(), "feedback": render_failure(result, assignment=assignment.name)}
+    return Outcome(result, render_failure(result, assignment=assignment.name))
+
+
+class _Cluster:
+    """The Dask client of a run, connected when the first notebook has students to grade."""
+
+    def __init__(self, scheduler: str | None, local_workers: int) -> None:
+        self.scheduler = scheduler
+        self.local_workers = local_workers
+        self.cluster: Any = None
+        self.client: Any = None
+
+    def connect(self) -> Any:
+        """The client (connecting, and starting a local cluster without a scheduler, on first use).
+
+        Raises:
+            UsageError: the scheduler cannot be reached.
+        """
+        from distributed import Client, LocalCluster
+
+        if self.client is None:
+            try:
+                if self.scheduler is None:
+                    self.cluster = LocalCluster(
+                        n_workers=self.local_workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                    )
+                self.client = Client(self.cluster if self.cluster is not None else self.scheduler, timeout=30)
+            except OSError as error:
+                self.close()
+                raise UsageError(f"cannot reach the Dask scheduler {self.scheduler}: {error}") from None
+        return self.client
+
+    def workers_per_host(self) -> int:
+        """The most worker processes any machine of the cluster runs (they share its cores)."""
+        hosts = [w.get("host", "") for w in self.connect().scheduler_info().get("workers", {}).values()]
+        return max((hosts.count(h) for h in hosts), default=1)
+
+    def close(self) -> None:
+        """Disconnect, and stop the local cluster if this run started one."""
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
 
 
 def grade_dask(
@@ -289,11 +324,11 @@ def grade_dask(
     *,
     out: str | Path,
     scheduler: str | None = None,
-    local_workers: int = 2,
+    local_workers: int = api.DEFAULT_WORKERS,
     timeout: float | None = None,
     force: bool = False,
     root: str | Path | None = None,
-    sandbox_mode: str = "strict",
+    sandbox_mode: str = SandboxMode.STRICT,
     on_start: Callable[[int, int], None] | None = None,
     on_result: api.ProgressCallback | None = None,
     students: tuple[str, ...] | None = None,
@@ -301,12 +336,14 @@ def grade_dask(
     """Grade every submission on a Dask cluster; the same ``OUT/`` as :func:`autograder.api.grade`.
 
     Args:
-        assignment: the assignment's name (under ``ROOT/solutions``) or its source folder.
-        submissions: a folder of student folders, or a Canvas download (zip or folder).
+        assignment: the assignment's name (under ``ROOT/solutions`` or the course's nbgrader source
+            folder) or its source folder; an assignment of several notebooks is graded into
+            ``OUT/<notebook>/`` with the sums in ``OUT``, as by :func:`autograder.api.grade`.
+        submissions: a folder of student folders, nbgrader's ``submitted/``, or a Canvas download.
         out: output folder (created).
         scheduler: the scheduler's address (``tcp://HOST:PORT``); None starts a local cluster of
             ``local_workers`` single-threaded worker processes for this run.
-        local_workers: workers of the local cluster (ignored with ``scheduler``).
+        local_workers: workers of the local cluster (ignored with ``scheduler``); the CLI's ``--workers``.
         timeout, force, root, sandbox_mode, on_start, on_result, students: as in
             :func:`autograder.api.grade`.
 
@@ -316,40 +353,24 @@ def grade_dask(
     Raises:
         UsageError: bad arguments, missing assignment or submissions, unreachable scheduler.
     """
-    from distributed import Client, LocalCluster
-
+    if local_workers < 1:
+        raise UsageError("--workers must be at least 1.")
     if timeout is not None and timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds.")
-    api._isolation(sandbox_mode)  # the client's machine too: a broken sandbox is found before sending
-    root_path, loaded, out_path, subs, plan = api._prepare(
-        assignment, submissions, out=out, timeout=timeout, force=force, root=root, on_start=on_start,
-        on_result=on_result, students=students,
-    )  # fmt: skip
-    results = dict(plan.done)
-    if plan.todo:
-        bundle = assignment_bundle(loaded, root=root_path)
-        cluster = None
-        try:
-            if scheduler is None:
-                cluster = LocalCluster(
-                    n_workers=local_workers, threads_per_worker=1, processes=True, dashboard_address=None
-                )
-            client = Client(cluster if cluster is not None else scheduler, timeout=30)
-        except OSError as error:
-            if cluster is not None:
-                cluster.close()
-            raise UsageError(f"cannot reach the Dask scheduler {scheduler}: {error}") from None
-        try:
-            results.update(
-                _dask_batch(client, bundle, loaded, plan.todo, out_path, timeout, sandbox_mode, on_result)
-            )
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-    ordered = tuple(results[s.student_id] for s in subs if s.student_id in results)
-    final = api.write_reports(out_path, loaded, ordered)
-    return reports.GradeReport(loaded.name, out_path, final, tuple(s.student_id for s in plan.todo))
+    check_isolation(sandbox_mode)  # the client's machine too: a broken sandbox is found before sending
+    cluster = _Cluster(scheduler, local_workers)
+
+    def grade_todo(batch: api.Batch) -> dict[str, SubmissionResult]:
+        return _dask_batch(cluster, batch, timeout, on_result)
+
+    try:
+        return api.grade_each_notebook(
+            assignment, submissions, out=out, timeout=timeout, force=force, root=root,
+            sandbox_mode=sandbox_mode, on_start=on_start, on_result=on_result, students=students,
+            grade_todo=grade_todo,
+        )  # fmt: skip
+    finally:
+        cluster.close()
 
 
 def _same(value: Any) -> Any:
@@ -357,29 +378,27 @@ def _same(value: Any) -> Any:
 
 
 def _dask_batch(
-    client: Any,
-    bundle: dict[str, bytes],
-    loaded: Assignment,
-    todo: list[Submission],
-    out: Path,
-    timeout: float | None,
-    sandbox_mode: str,
-    on_result: api.ProgressCallback | None,
+    cluster: _Cluster, batch: api.Batch, timeout: float | None, on_result: api.ProgressCallback | None
 ) -> dict[str, SubmissionResult]:
+    """Grade one notebook's students still to grade on the cluster; store each outcome as it arrives."""
     from distributed import as_completed
 
+    loaded = batch.assignment
+    bundle = assignment_bundle(loaded, root=batch.root)
+    client = cluster.connect()
+    share = cluster.workers_per_host() if cluster.scheduler is not None else cluster.local_workers
     digest = bundle_digest(bundle)[:12]
     # A task rather than scattered data: if the worker holding it dies, the scheduler recomputes it.
     bundle_future = client.submit(_same, bundle, key=f"autograder-bundle-{digest}", pure=False)
     by_key: dict[str, Submission] = {}
     futures = []
-    for sub in todo:
+    for sub in batch.plan.todo:
         key = f"autograder-{loaded.name}-{digest}-{sub.student_id}"
         by_key[key] = sub
         futures.append(
             client.submit(
-                run_job, bundle_future, job_from_submission(sub), timeout=timeout,
-                sandbox_mode=sandbox_mode, key=key, pure=False, retries=0,
+                run_job, bundle_future, job_from_submission(sub), notebook=loaded.name, timeout=timeout,
+                sandbox_mode=batch.sandbox_mode, workers_per_host=share, key=key, pure=False, retries=0,
             )
         )  # fmt: skip
     results: dict[str, SubmissionResult] = {}
@@ -393,13 +412,12 @@ def _dask_batch(
             outcome = _failed(
                 sub, loaded, f"the Dask worker grading it failed: {type(error).__name__}: {str(error)[:300]}"
             )
-        expected = fingerprint(sub, loaded)
-        if outcome["result"].get("fingerprint") != expected:
+        if outcome.result.fingerprint != fingerprint(sub, loaded):
             outcome = _failed(
                 sub, loaded, "the worker graded a different source or settings (fingerprint mismatch): "
                 "are the workers running the same autograder version?",
             )  # fmt: skip
-        result = store_outcome(out, loaded.name, outcome)
+        result = batch.store.save(outcome)
         results[result.student_id] = result
         if on_result:
             on_result(result, False)

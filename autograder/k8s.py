@@ -1,5 +1,9 @@
 """Kubernetes: one Indexed Job completion per submission, each pod running ``autograder grade-one``.
 
+An assignment of several notebooks (nbgrader's course layout) has one completion per notebook a student
+submitted; each job file names its notebook, and ``autograder collect`` stores the results per notebook
+(``OUT/<notebook>/``) with the sums in ``OUT``, as ``grade`` does.
+
 :func:`write_manifests` collects the submissions on the instructor's machine (as ``grade`` does) and writes
 
 * ``jobs/<i>.json`` and ``jobs/<i>.ipynb``: submission *i* (who, LMS identity, the problem found when
@@ -57,12 +61,14 @@ from typing import Any
 
 import yaml
 
-from autograder import api
+from autograder import course
 from autograder.collect import collect
 from autograder.errors import UsageError
 from autograder.executors import job_from_submission
 from autograder.pipeline import fingerprint
 from autograder.source import load_assignment
+from autograder.store import INCOMING_DIR
+from autograder.worker import SandboxMode
 
 CONFIGMAP_BUDGET = 900 * 1024  # bytes of data per ConfigMap (base64 included); the API's limit is 1 MiB
 CAPABILITIES = ("SYS_ADMIN", "CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID", "KILL")
@@ -173,39 +179,53 @@ def write_manifests(
     if timeout is not None and timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds.")
     root_path = Path.cwd() if root is None else Path(root)
-    loaded = api._with_timeout(load_assignment(assignment, root=root_path), timeout)
+    notebooks, within = course.layout(assignment, Path(submissions), root=root_path)
+    parts = [
+        load_assignment(assignment, root=root_path, notebook=nb).with_timeout(timeout) for nb in notebooks
+    ]
+    loaded, several = parts[0], len(parts) > 1
+    title = loaded.folder.name if several else loaded.name
     out_path = Path(out).resolve()
     if out_path == loaded.folder or loaded.folder in out_path.parents:
         raise UsageError(f"--out {out_path} is inside the assignment's source folder; choose another folder.")
     jobs = out_path / "jobs"
     shutil.rmtree(jobs, ignore_errors=True)
     jobs.mkdir(parents=True)
-    subs = collect(
-        Path(submissions),
-        loaded.name,
-        staging=out_path / api.INCOMING_DIR,
-        max_bytes=loaded.config.max_notebook_bytes,
-        grade_ids=frozenset(s.grade_id for s in loaded.specs),
-    )
-    if not subs:
-        raise UsageError(f"no submissions found in {submissions}.")
     files: dict[str, bytes] = {}
-    index = []
-    for i, sub in enumerate(subs):
-        job = job_from_submission(sub)
-        notebook = job.pop("notebook")
-        job["fingerprint"] = fingerprint(sub, loaded)
-        files[f"{i}.json"] = json.dumps(job, indent=1, sort_keys=True).encode()
-        if notebook is not None:
-            files[f"{i}.ipynb"] = notebook
-        index.append(
-            {"index": i, "student_id": sub.student_id, "fingerprint": job["fingerprint"], "lms": job["lms"]}
+    index: list[dict[str, Any]] = []
+    for part in parts:
+        subs = collect(
+            Path(submissions),
+            part.name,
+            staging=out_path / INCOMING_DIR / part.name if several else out_path / INCOMING_DIR,
+            max_bytes=part.config.max_notebook_bytes,
+            grade_ids=frozenset(s.grade_id for s in part.specs),
+            within=within,
         )
+        for sub in subs:
+            i = len(index)
+            job = job_from_submission(sub)
+            notebook = job.pop("notebook")
+            job["fingerprint"] = fingerprint(sub, part)
+            entry = {
+                "index": i,
+                "student_id": sub.student_id,
+                "fingerprint": job["fingerprint"],
+                "lms": job["lms"],
+            }
+            if several:  # the pod grades this notebook of the assignment (grade-one reads it from the job)
+                job["source_notebook"] = entry["notebook"] = part.name
+            files[f"{i}.json"] = json.dumps(job, indent=1, sort_keys=True).encode()
+            if notebook is not None:
+                files[f"{i}.ipynb"] = notebook
+            index.append(entry)
+    if not index:
+        raise UsageError(f"no submissions found in {submissions}.")
     for name, data in files.items():
         (jobs / name).write_bytes(data)
 
-    name = dns_name(f"autograder-{loaded.name}")
-    labels = {"app.kubernetes.io/name": "autograder", "autograder/assignment": dns_name(loaded.name)}
+    name = dns_name(f"autograder-{title}")
+    labels = {"app.kubernetes.io/name": "autograder", "autograder/assignment": dns_name(title)}
     meta = {"labels": labels, **({"namespace": namespace} if namespace else {})}
     docs: list[dict[str, Any]] = []
     sources = []
@@ -226,7 +246,7 @@ def write_manifests(
         "metadata": {"name": f"{name}-deny-all", **meta},
         "spec": {"podSelector": {"matchLabels": labels}, "policyTypes": ["Ingress", "Egress"]},
     })  # fmt: skip
-    size = results_size_gb if results_size_gb is not None else max(1.0, 2 * len(subs) / 1024)
+    size = results_size_gb if results_size_gb is not None else max(1.0, 2 * len(index) / 1024)
     docs.append({
         "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": results_pvc, **meta},
         "spec": {"accessModes": ["ReadWriteMany"],
@@ -234,7 +254,18 @@ def write_manifests(
     })  # fmt: skip
     docs.append(
         _job(
-            name, meta, labels, image, loaded, len(subs), parallelism, cpus, timeout, jobs_volume, results_pvc
+            name,
+            meta,
+            labels,
+            image,
+            loaded,
+            title,
+            len(index),
+            parallelism,
+            cpus,
+            timeout,
+            jobs_volume,
+            results_pvc,
         )
     )
 
@@ -243,13 +274,16 @@ def write_manifests(
         + yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, width=120),
         encoding="utf-8",
     )
-    (out_path / "Dockerfile").write_text(dockerfile(loaded.name), encoding="utf-8")
-    plan = {
-        "assignment": loaded.name, "assignment_fingerprint": loaded.fingerprint, "timeout": timeout,
-        "job": name, "submissions": index,
-    }  # fmt: skip
+    (out_path / "Dockerfile").write_text(dockerfile(title), encoding="utf-8")
+    # What collect checks each pod's result against: the source as it was (each notebook's, if several).
+    source = (
+        {"notebooks": {p.name: p.fingerprint for p in parts}}
+        if several
+        else {"assignment_fingerprint": loaded.fingerprint}
+    )
+    plan = {"assignment": title, **source, "timeout": timeout, "job": name, "submissions": index}
     (out_path / "plan.json").write_text(json.dumps(plan, indent=1), encoding="utf-8")
-    return K8sPlan(out_path, name, len(subs), len(sources))
+    return K8sPlan(out_path, name, len(index), len(sources))
 
 
 def _job(
@@ -258,6 +292,7 @@ def _job(
     labels: dict,
     image: str,
     loaded: Any,
+    assignment: str,
     count: int,
     parallelism: int,
     cpus: float,
@@ -271,8 +306,8 @@ def _job(
     verifier = limits.verifier_memory_bytes or limits.memory_bytes
     memory = _quantity(limits.memory_bytes + verifier + 2 * limits.disk_bytes + GRADER_MEMORY)
     resources = {"cpu": f"{cpus:g}", "memory": memory}
-    args = ["grade-one", loaded.name, "/jobs/$(INDEX).ipynb", "--meta", "/jobs/$(INDEX).json",
-            "--out", "/results/$(INDEX)", "--sandbox", "strict"]  # fmt: skip
+    args = ["grade-one", assignment, "/jobs/$(INDEX).ipynb", "--meta", "/jobs/$(INDEX).json",
+            "--out", "/results/$(INDEX)", "--sandbox", SandboxMode.STRICT.value]  # fmt: skip
     if timeout is not None:
         args += ["--timeout", f"{timeout:g}"]
     container = {

@@ -21,6 +21,7 @@ from autograder.results import Grading, Status, SubmissionResult
 from autograder.source import Assignment
 from autograder.steps.conceal import conceal
 from autograder.steps.feedback import render_feedback
+from autograder.store import OutputStore
 
 
 def _merge(
@@ -40,28 +41,18 @@ def canvas_path(out: Path, assignment: str) -> Path:
     return out / f"canvas-{assignment}.csv"
 
 
-def executed_path(out: Path, assignment: str, student_id: str) -> Path:
-    """The executed notebook of a graded student (instructor-only; nbgrader's ``autograded`` layout)."""
-    return out / "autograded" / reports.file_name(student_id) / assignment / f"{assignment}.ipynb"
-
-
-def feedback_path(out: Path, assignment: str, student_id: str) -> Path:
-    """A student's feedback page."""
-    return out / "feedback" / reports.file_name(student_id) / f"{assignment}.html"
-
-
 def rewrite_feedback(out: Path, assignment: Assignment, result: SubmissionResult) -> bool:
     """Render a graded student's feedback page again from the executed notebook, with ``result``'s scores.
 
     Returns:
         Whether a page was written (a failed submission has no executed notebook; its page stays).
     """
-    executed = executed_path(out, assignment.name, result.student_id)
-    if result.status is not Status.GRADED or not executed.is_file():
+    files = OutputStore(out, assignment.name).files(result.student_id)
+    if result.status is not Status.GRADED or not files.executed.is_file():
         return False
-    nb = nbformat.read(executed, as_version=4)
+    nb = nbformat.read(files.executed, as_version=4)
     page = render_feedback(conceal(nb, assignment), result, assignment=assignment.name)
-    reports.write_atomic(feedback_path(out, assignment.name, result.student_id), page)
+    reports.write_atomic(files.feedback, page)
     return True
 
 

@@ -19,7 +19,7 @@ from nbformat import NotebookNode
 from autograder.collect import Submission
 from autograder.errors import SubmissionError
 from autograder.results import Status, SubmissionResult
-from autograder.sandbox import Runner
+from autograder.sandbox import ExecutionStatus, Role, Runner
 from autograder.sandbox.runner import UNHONOURED
 from autograder.source import Assignment
 from autograder.steps.conceal import conceal, redact
@@ -69,14 +69,14 @@ def _unhonoured(cell: NotebookNode) -> bool:
 
 
 def grade_submission(
-    submission: Submission, assignment: Assignment, *, start_runner: Callable[[str], Runner]
+    submission: Submission, assignment: Assignment, *, start_runner: Callable[[Role], Runner]
 ) -> Graded:
     """Grade one submission.
 
     Args:
         submission: the collected submission.
         assignment: the source of truth.
-        start_runner: returns a started sandbox process for a role, ``"student"`` or ``"verifier"``
+        start_runner: returns a started sandbox process for a :class:`~autograder.sandbox.Role`
             (called at most once each).
 
     Returns:
@@ -98,15 +98,15 @@ def grade_submission(
         return Graded(failed, render_failure(failed, assignment=assignment.name), None)
 
     restored, restore_notes = restore(nb, assignment)
-    student = start_runner("student")
+    student = start_runner(Role.STUDENT)
     try:
-        verifier = start_runner("verifier")
+        verifier = start_runner(Role.VERIFIER)
     except BaseException:
         student.close()
         raise
     submitted = (f"{assignment.name}.ipynb", submission.notebook.read_bytes())
     executed, execution = execute(restored, assignment, student, verifier, notebook=submitted)
-    if execution.status == "sandbox-error":  # the grader's failure, not the notebook's: no silent zero
+    if execution.status == ExecutionStatus.SANDBOX_ERROR:  # the grader's failure: no silent zero
         failed = replace(base, reason=redact(f"grading failed: {execution.detail}", assignment.hidden_lines))
         return Graded(failed, render_failure(failed, assignment=assignment.name), None)
     limit_output(executed, max_chars=assignment.config.max_output_chars)
@@ -117,7 +117,7 @@ def grade_submission(
         notes.append(
             f"{UNHONOURED}: student code met a test's binding it cannot see in {', '.join(unhonoured)}"
         )
-    if execution.status != "finished":
+    if execution.status != ExecutionStatus.FINISHED:
         where = ""
         if execution.stopped_at is not None:
             grade_id = (

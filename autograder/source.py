@@ -13,9 +13,10 @@ never reach a student.
 from __future__ import annotations
 
 import copy
+import enum
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
@@ -25,6 +26,15 @@ from autograder.config import GradingConfig, load_config
 from autograder.errors import UsageError
 
 _MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+
+
+class CellRole(enum.StrEnum):
+    """What an nbgrader cell is for, as grading treats it."""
+
+    TEST = "test"  # autograded: its tests decide its points
+    MANUAL = "manual"  # graded by a person (a written answer or a task)
+    ANSWER = "answer"  # the student's ungraded solution cell
+    PROTECTED = "protected"  # read-only: restored from the source
 
 
 @dataclass(frozen=True)
@@ -42,14 +52,14 @@ class CellSpec:
 
     grade_id: str
     cell_type: str
-    role: str
+    role: CellRole
     points: float
     checksum: str
 
     @property
     def restored(self) -> bool:
         """Whether the source version replaces whatever the student's notebook holds."""
-        return self.role in ("test", "protected")
+        return self.role in (CellRole.TEST, CellRole.PROTECTED)
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,10 @@ class Assignment:
     def spec(self, grade_id: str) -> CellSpec | None:
         """The spec of ``grade_id``, if the source has that cell."""
         return next((s for s in self.specs if s.grade_id == grade_id), None)
+
+    def with_timeout(self, timeout: float | None) -> Assignment:
+        """This assignment with a run's ``--timeout`` (seconds per submission) applied to its limits."""
+        return replace(self, config=self.config.with_timeout(timeout))
 
 
 def nb_meta(cell: NotebookNode) -> dict:
@@ -234,13 +248,13 @@ def cell_specs(release: NotebookNode) -> tuple[CellSpec, ...]:
             continue
         grade, solution, task = bool(meta.get("grade")), bool(meta.get("solution")), bool(meta.get("task"))
         if grade and not solution and cell.cell_type == "code":
-            role = "test"
+            role = CellRole.TEST
         elif grade or task:
-            role = "manual"
+            role = CellRole.MANUAL
         elif solution:
-            role = "answer"
+            role = CellRole.ANSWER
         else:
-            role = "protected"
+            role = CellRole.PROTECTED
         points = float(meta.get("points", 0) or 0) if (grade or task) else 0.0
         specs.append(CellSpec(meta["grade_id"], cell.cell_type, role, points, str(meta.get("checksum", ""))))
     return tuple(specs)

@@ -443,7 +443,7 @@ def test_garbage_on_the_result_pipe_is_the_notebooks_fault(garbage):
 
 def test_students_whose_ids_would_collide_or_not_fit_a_file_name_keep_their_own_rows(tmp_path):
     """Undecodable bytes and a folder really named like their escape, and a 250-character name."""
-    from autograder.api import file_name
+    from autograder.reports import file_name
 
     good = (SUBMISSIONS / "correct.ipynb").read_bytes()
     for name in (b"bad\xffname", b"bad\\xffname", b"x" * 250):

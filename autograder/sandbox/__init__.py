@@ -101,8 +101,6 @@ re-exported here.
 
 from __future__ import annotations
 
-import tempfile  # noqa: F401  (api.py creates its check folder with sandbox.tempfile)
-
 from autograder.sandbox import cgroups, isolation, orchestration, plaindata, process, protocol, syscalls
 from autograder.sandbox.isolation import (
     BINDING,
