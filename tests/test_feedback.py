@@ -182,3 +182,15 @@ def test_markup_too_deep_or_too_much_is_shown_as_text_not_parsed():
     soup = BeautifulSoup(render_feedback(nb, _result("ann"), assignment="toy"), "html.parser")
     assert soup.find("strong", string="first")  # within the budget: rendered
     assert soup.find("pre", string=lambda t: t and t.startswith("**bold**"))  # past it: text
+
+
+def test_code_is_shown_as_text_whatever_language_the_notebook_claims():
+    """Highlighted code is not sanitized again (Pygments escapes it): markup in code never becomes live."""
+    code = new_code_cell(HTML_PAYLOAD, metadata={"magics_language": "html"})
+    magic = new_code_cell(f"%%html\n{HTML_PAYLOAD}")
+    nb = new_notebook(cells=[code, magic])
+    for lexer in ("ipython3", "html", f"x\" onload=\"alert('{MARK}')"):
+        nb.metadata["language_info"] = {"name": "python", "pygments_lexer": lexer}
+        page = render_feedback(nb, _result("ann"), assignment="toy")
+        assert live_markup(page) == []
+        assert page.count(f"alert(&#39;{MARK}&#39;)") + page.count(f"alert('{MARK}')") >= len(PAYLOADS)
