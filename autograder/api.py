@@ -185,12 +185,16 @@ def _store(out: Path, assignment: Assignment, graded: Graded) -> None:
     reports.write_atomic(state, json.dumps(graded.result.to_dict(), indent=1, sort_keys=True))
 
 
-def _grade_job(submission: Submission) -> dict:
+def _grade_job(submission: Submission, keep_warm: bool | None = None) -> dict:
     """Grade one submission in this worker and store everything about it; return the result as a dict.
 
     Every step is this student's alone: an exception anywhere (reading, executing, scoring, rendering,
     storing) becomes this student's failed result, logged in ``OUT/grader-errors.log``; the batch goes on.
+    ``keep_warm``: whether to start the next submission's sandboxes meanwhile (False for the last ones, so
+    no sandbox imports what nothing will use; None: as the worker was set up).
     """
+    if keep_warm is not None:
+        _WORKER["keep_warm"] = keep_warm
     assignment: Assignment = _WORKER["assignment"]
     out: Path = _WORKER["out"]
     try:
@@ -412,8 +416,7 @@ def _grade_notebook(
         )  # fmt: skip
         try:
             for i, sub in enumerate(plan.todo):
-                _WORKER["keep_warm"] = i < len(plan.todo) - 1
-                result = SubmissionResult.from_dict(_grade_job(sub))
+                result = SubmissionResult.from_dict(_grade_job(sub, i < len(plan.todo) - 1))
                 results[result.student_id] = result
                 if on_result:
                     on_result(result, False)
@@ -436,7 +439,9 @@ def _grade_notebook(
                 threads,
             ),
         ) as pool:
-            futures = {pool.submit(_grade_job, sub): sub for sub in plan.todo}
+            # Jobs are taken in order: each worker's last job is among the last ``workers``.
+            last = len(plan.todo) - min(workers, len(plan.todo))
+            futures = {pool.submit(_grade_job, sub, i < last): sub for i, sub in enumerate(plan.todo)}
             for future in concurrent.futures.as_completed(futures):
                 try:
                     result = SubmissionResult.from_dict(future.result())
