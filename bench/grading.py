@@ -18,7 +18,9 @@ The batch is ``--mix correct`` (default: every submission the solution's answers
 or ``--mix mixed`` (correct, partially wrong from ``tests/fixtures/submissions``, untouched, broken files).
 
 With ``--against DIR`` (another checkout, e.g. the main branch), that checkout's grader is timed on the
-same batch just before each run of this one: an A/B comparison under the same load.
+same batch just before each run of this one: an A/B comparison under the same load. The sandbox exposes
+the ``dlcourse`` the grader imports, and this environment's editable install imports this checkout's:
+make ``DIR/dlcourse`` a symbolic link to it.
 
 Usage: ``python bench/grading.py [--hw1 20] [--hw2 4] [--hw3 0] [--mix correct] [--nbgrader]`` from the
 repository root.
@@ -242,9 +244,11 @@ def bench(
     other: dict[int, float] = {}
     for workers in sorted({1, cores}):
         if against is not None:
-            other[workers], _cpu, _rows = run_autograder(
+            other[workers], _cpu, other_rows = run_autograder(
                 assignment, subs, work / f"{assignment}-against-{workers}", workers, against
             )
+            if any(row["status"] != "graded" for row in other_rows.values()):
+                print(f"  {against.name}: some submissions were not graded; its times do not compare")
             core_s = other[workers] * workers / count
             print(
                 f"  {against.name} --workers {workers}  {other[workers]:6.1f} s  per submission "
