@@ -7,9 +7,10 @@ Per homework (``--hw1``, ``--hw2``, ``--hw3``: submissions in the batch, ``0`` s
   CPU seconds (user + system) of that process, imports included;
 * the **grading cost** of ``autograder grade`` with ``--workers 1`` and ``--workers`` = cores (fresh output
   folders): wall time of the batch, core-seconds per submission (wall x workers / submissions) as a ratio
-  to the floor's wall time, and the throughput of the cores run over one worker (a run's CPU seconds are
-  not reported: the sandboxes' processes die in their PID namespaces and their time does not reach the
-  run's usage, even through the subreaper ``timed`` sets up, so the figure would undercount);
+  to the floor's wall time (the target's measure) and to its CPU time (steadier on a loaded machine, where
+  the floor's wall time inflates), and the throughput of the cores run over one worker (a run's CPU
+  seconds are not reported: the sandboxes' processes die in their PID namespaces and their time does not
+  reach the run's usage, even through the subreaper ``timed`` sets up, so the figure would undercount);
 * with ``--nbgrader``, the wall time of ``nbgrader autograde`` (defaults, except a 600 s cell timeout for
   Keras) on the same batch in a fresh course folder, and whether both tools gave every student the same
   autograded score (they may differ only where nbgrader zeroes a test for writing to stderr).
@@ -242,6 +243,15 @@ def bench(
     rows: dict[str, dict[str, str]] = {}
     walls = {}
     other: dict[int, float] = {}
+
+    def cost(label: str, wall: float, workers: int) -> None:
+        core_s = wall * workers / count
+        print(
+            f"  {label} --workers {workers}  {wall:6.1f} s  per submission {core_s:6.2f} core-s "
+            f"({core_s / floor_wall:4.2f}x floor, {core_s / floor_cpu:4.2f}x its CPU), "
+            f"load {os.getloadavg()[0]:.1f}"
+        )
+
     for workers in sorted({1, cores}):
         if against is not None:
             other[workers], _cpu, other_rows = run_autograder(
@@ -249,18 +259,11 @@ def bench(
             )
             if any(row["status"] != "graded" for row in other_rows.values()):
                 print(f"  {against.name}: some submissions were not graded; its times do not compare")
-            core_s = other[workers] * workers / count
-            print(
-                f"  {against.name} --workers {workers}  {other[workers]:6.1f} s  per submission "
-                f"{core_s:6.2f} core-s ({core_s / floor_wall:4.2f}x floor), load {os.getloadavg()[0]:.1f}"
-            )
-        wall, _cpu, rows = run_autograder(assignment, subs, work / f"{assignment}-out-{workers}", workers)
-        walls[workers] = wall
-        core_s = wall * workers / count
-        print(
-            f"  autograder --workers {workers}  {wall:6.1f} s  per submission {core_s:6.2f} core-s "
-            f"({core_s / floor_wall:4.2f}x floor), load {os.getloadavg()[0]:.1f}"
+            cost(against.name, other[workers], workers)
+        walls[workers], _cpu, rows = run_autograder(
+            assignment, subs, work / f"{assignment}-out-{workers}", workers
         )
+        cost("autograder", walls[workers], workers)
     if cores > 1:
         print(f"  throughput --workers {cores} / --workers 1: {walls[1] / walls[cores]:4.2f}x")
         if against is not None:
