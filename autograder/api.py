@@ -298,7 +298,10 @@ def _grade_locally(
         initializer=start_process_worker,
         initargs=(settings,),
     ) as pool:
-        futures = {pool.submit(grade_in_process, sub): sub for sub in todo}
+        # Jobs are taken in order: each worker's last one (one of the last `workers`) warms nothing.
+        futures = {
+            pool.submit(grade_in_process, sub, i < len(todo) - workers): sub for i, sub in enumerate(todo)
+        }
         for future in concurrent.futures.as_completed(futures):
             try:
                 result = future.result().result

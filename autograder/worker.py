@@ -235,6 +235,10 @@ def start_process_worker(settings: WorkerSettings) -> None:
     _PROCESS_WORKER[:] = [bind_to_process(GradingWorker.load(settings))]
 
 
-def grade_in_process(submission: Submission) -> Outcome:
-    """Grade ``submission`` with this process's worker (a pool's task; see :func:`start_process_worker`)."""
-    return _PROCESS_WORKER[0].grade(submission)
+def grade_in_process(submission: Submission, warm_next: bool | None = None) -> Outcome:
+    """Grade ``submission`` with this process's worker (a pool's task; see :func:`start_process_worker`).
+
+    ``warm_next``: as :meth:`GradingWorker.grade` (the pool passes False for a batch's last jobs, so no
+    worker ends its batch importing into sandboxes nothing will use).
+    """
+    return _PROCESS_WORKER[0].grade(submission, warm_next=warm_next)

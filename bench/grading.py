@@ -7,15 +7,21 @@ Per homework (``--hw1``, ``--hw2``, ``--hw3``: submissions in the batch, ``0`` s
   CPU seconds (user + system) of that process, imports included;
 * the **grading cost** of ``autograder grade`` with ``--workers 1`` and ``--workers`` = cores (fresh output
   folders): wall time of the batch, core-seconds per submission (wall x workers / submissions) as a ratio
-  to the floor's wall time, and the throughput of the cores run over one worker (a run's CPU seconds are
-  not reported: the sandboxes' processes die in their PID namespaces and their time does not reach the
-  run's usage, even through the subreaper ``timed`` sets up, so the figure would undercount);
+  to the floor's wall time (the target's measure) and to its CPU time (steadier on a loaded machine, where
+  the floor's wall time inflates), and the throughput of the cores run over one worker (a run's CPU
+  seconds are not reported: the sandboxes' processes die in their PID namespaces and their time does not
+  reach the run's usage, even through the subreaper ``timed`` sets up, so the figure would undercount);
 * with ``--nbgrader``, the wall time of ``nbgrader autograde`` (defaults, except a 600 s cell timeout for
   Keras) on the same batch in a fresh course folder, and whether both tools gave every student the same
   autograded score (they may differ only where nbgrader zeroes a test for writing to stderr).
 
 The batch is ``--mix correct`` (default: every submission the solution's answers, what the floor measures)
 or ``--mix mixed`` (correct, partially wrong from ``tests/fixtures/submissions``, untouched, broken files).
+
+With ``--against DIR`` (another checkout, e.g. the main branch), that checkout's grader is timed on the
+same batch just before each run of this one: an A/B comparison under the same load. The sandbox exposes
+the ``dlcourse`` the grader imports, and this environment's editable install imports this checkout's:
+make ``DIR/dlcourse`` a symbolic link to it.
 
 Usage: ``python bench/grading.py [--hw1 20] [--hw2 4] [--hw3 0] [--mix correct] [--nbgrader]`` from the
 repository root.
@@ -209,20 +215,24 @@ def run_nbgrader(assignment: str, subs: Path, work: Path) -> tuple[float, dict[s
 
 
 def run_autograder(
-    assignment: str, subs: Path, out: Path, workers: int
+    assignment: str, subs: Path, out: Path, workers: int, checkout: Path = ROOT
 ) -> tuple[float, float, dict[str, str]]:
-    """Time ``autograder grade`` on the batch; return wall seconds, CPU seconds and the grades.csv rows."""
+    """Time ``autograder grade`` of ``checkout`` on the batch; return wall seconds, CPU seconds and the
+    grades.csv rows."""
     wall, cpu, _code = timed(
         [sys.executable, "-m", "autograder", "grade", assignment, str(subs), "--out", str(out),
          "--workers", str(workers), "--force"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     with open(out / "grades.csv", newline="") as handle:
         return wall, cpu, {row["student_id"]: row for row in csv.DictReader(handle)}
 
 
-def bench(assignment: str, count: int, work: Path, *, mix: str, runs: int, nbgrader: bool) -> None:
-    """Build the batch, measure the floor, grade it (and with nbgrader), and print the figures."""
+def bench(
+    assignment: str, count: int, work: Path, *, mix: str, runs: int, nbgrader: bool, against: Path | None
+) -> None:
+    """Build the batch, measure the floor, grade it (and with nbgrader, or another checkout of the grader
+    just before each run of this one), and print the figures."""
     subs = work / f"{assignment}-subs"
     kinds = build_batch(assignment, count, subs, mix)
     kinds_text = ", ".join(sorted({k.split(":")[0] for k in kinds.values()}))
@@ -232,16 +242,32 @@ def bench(assignment: str, count: int, work: Path, *, mix: str, runs: int, nbgra
     print(f"  floor (source notebook, one plain process)  {floor_wall:6.2f} s wall  {floor_cpu:6.2f} s CPU")
     rows: dict[str, dict[str, str]] = {}
     walls = {}
-    for workers in sorted({1, cores}):
-        wall, _cpu, rows = run_autograder(assignment, subs, work / f"{assignment}-out-{workers}", workers)
-        walls[workers] = wall
+    other: dict[int, float] = {}
+
+    def cost(label: str, wall: float, workers: int) -> None:
         core_s = wall * workers / count
         print(
-            f"  autograder --workers {workers}  {wall:6.1f} s  per submission {core_s:6.2f} core-s "
-            f"({core_s / floor_wall:4.2f}x floor)"
+            f"  {label} --workers {workers}  {wall:6.1f} s  per submission {core_s:6.2f} core-s "
+            f"({core_s / floor_wall:4.2f}x floor, {core_s / floor_cpu:4.2f}x its CPU), "
+            f"load {os.getloadavg()[0]:.1f}"
         )
+
+    for workers in sorted({1, cores}):
+        if against is not None:
+            other[workers], _cpu, other_rows = run_autograder(
+                assignment, subs, work / f"{assignment}-against-{workers}", workers, against
+            )
+            if any(row["status"] != "graded" for row in other_rows.values()):
+                print(f"  {against.name}: some submissions were not graded; its times do not compare")
+            cost(against.name, other[workers], workers)
+        walls[workers], _cpu, rows = run_autograder(
+            assignment, subs, work / f"{assignment}-out-{workers}", workers
+        )
+        cost("autograder", walls[workers], workers)
     if cores > 1:
         print(f"  throughput --workers {cores} / --workers 1: {walls[1] / walls[cores]:4.2f}x")
+        if against is not None:
+            print(f"  throughput of {against.name}: {other[1] / other[cores]:4.2f}x")
     failed = sum(1 for row in rows.values() if row["status"] != "graded")
     full = sum(1 for row in rows.values() if row["status"] == "graded" and row["score"] == row["max_score"])
     print(f"  autograder: {full} full marks, {failed} not graded (with a reason)")
@@ -427,6 +453,9 @@ def main() -> None:
     parser.add_argument("--mix", choices=["correct", "mixed"], default="correct", help="the batch (compare)")
     parser.add_argument("--floor-runs", type=int, default=3, help="runs of the floor; the median counts")
     parser.add_argument("--nbgrader", action="store_true", help="also time nbgrader autograde (compare)")
+    parser.add_argument(
+        "--against", type=Path, help="another checkout of the grader, timed just before this one (compare)"
+    )
     parser.add_argument("--project", type=int, default=5000, help="hw2 submissions to project (scale)")
     parser.add_argument("--nodes", default="1,10,50", help="node counts to project for (scale)")
     parser.add_argument("--cores", type=int, default=8, help="cores per node (scale)")
@@ -446,7 +475,12 @@ def main() -> None:
                 if count:
                     peaks(name, Path(tmp))
         else:
-            options = {"mix": args.mix, "runs": args.floor_runs, "nbgrader": args.nbgrader}
+            options = {
+                "mix": args.mix,
+                "runs": args.floor_runs,
+                "nbgrader": args.nbgrader,
+                "against": args.against,
+            }
             for name, count in (("hw1_backprop", hw1), ("hw2_mnist", hw2), ("hw3_imdb", args.hw3)):
                 if count:
                     bench(name, count, Path(tmp), **options)

@@ -354,3 +354,38 @@ def test_a_source_of_a_newer_nbgrader_schema_is_a_usage_error_in_one_line(tmp_pa
     done = run("grade", str(tmp_path / "too-new"), str(tmp_path / "subs"), "--out", str(tmp_path / "out"))
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and "another schema version" in done.stderr
+
+
+COUNT_SANDBOXES = """
+import os, sys
+sys.path.insert(0, os.environ["COUNT_ROOT"])
+from autograder import sandbox
+started = sandbox.Runner.__init__
+def counted(self, **kwargs):
+    with open(os.environ["COUNT_FILE"], "a") as log:
+        log.write(kwargs.get("role", "student") + "\\n")
+    started(self, **kwargs)
+sandbox.Runner.__init__ = counted
+"""
+
+
+def test_a_batch_starts_no_sandbox_it_does_not_use(tmp_path):
+    """Each worker warms the next submission's sandboxes, but not after its last one."""
+    subs = tmp_path / "subs"
+    for i in range(5):
+        (subs / f"s{i}").mkdir(parents=True)
+        shutil.copyfile(HERE / "submissions" / "correct.ipynb", subs / f"s{i}" / "toy.ipynb")
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(COUNT_SANDBOXES)  # loaded by the grader and by its workers
+    log = tmp_path / "started.txt"
+    env = {**os.environ, "PYTHONPATH": str(hook), "COUNT_ROOT": str(ROOT), "COUNT_FILE": str(log)}
+    for workers in ("1", "2"):
+        log.write_text("")
+        done = subprocess.run(
+            [*AUTOGRADER, "grade", str(TOY), str(subs), "--out", str(tmp_path / workers), "--workers",
+             workers],
+            cwd=ROOT, capture_output=True, text=True, timeout=240, env=env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert sorted(log.read_text().split()) == ["student"] * 5 + ["verifier"] * 5

@@ -10,7 +10,7 @@ from conftest import read_page
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
 from autograder.results import CellResult, Status, SubmissionResult
-from autograder.steps.feedback import clean_html, render_failure, render_feedback, write_assets
+from autograder.steps.feedback import NO_ALT, clean_html, render_failure, render_feedback, write_assets
 
 MARK = "autograder-xss"
 PAYLOADS = [
@@ -182,3 +182,31 @@ def test_markup_too_deep_or_too_much_is_shown_as_text_not_parsed():
     soup = BeautifulSoup(render_feedback(nb, _result("ann"), assignment="toy"), "html.parser")
     assert soup.find("strong", string="first")  # within the budget: rendered
     assert soup.find("pre", string=lambda t: t and t.startswith("**bold**"))  # past it: text
+
+
+def test_code_is_shown_as_text_whatever_language_the_notebook_claims():
+    """Highlighted code is not sanitized again (Pygments escapes it): markup in code never becomes live."""
+    code = new_code_cell(HTML_PAYLOAD, metadata={"magics_language": "html"})
+    magic = new_code_cell(f"%%html\n{HTML_PAYLOAD}")
+    nb = new_notebook(cells=[code, magic])
+    for lexer in ("ipython3", "html", f"x\" onload=\"alert('{MARK}')"):
+        nb.metadata["language_info"] = {"name": "python", "pygments_lexer": lexer}
+        page = render_feedback(nb, _result("ann"), assignment="toy")
+        assert live_markup(page) == []
+        shown = BeautifulSoup(page, "html.parser").get_text()
+        assert all(payload in shown for payload in PAYLOADS)  # the code reads as it was written
+
+
+def test_every_image_has_alternative_text():
+    """An image without its own alternative text gets nbconvert's; one with it keeps it."""
+    png = base64.b64encode(b"\x89PNG").decode()
+    code = new_code_cell("plot()")
+    code.outputs = [
+        new_output("display_data", data={"image/png": png}),
+        new_output("display_data", data={"image/png": png}, metadata={"image/png": {"alt": "loss curve"}}),
+        new_output("display_data", data={"image/svg+xml": "<svg xmlns='http://www.w3.org/2000/svg'/>"}),
+    ]
+    text = new_markdown_cell('![](https://example.org/a.png) <img src="b.png" title="a > b">')
+    page = render_feedback(new_notebook(cells=[text, code]), _result("ann"), assignment="toy")
+    alts = [img.get("alt") for img in BeautifulSoup(page, "html.parser").find_all("img")]
+    assert sorted(alts) == sorted(["", "loss curve", *[NO_ALT] * 3])  # Markdown's ![](...) says "decorative"
