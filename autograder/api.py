@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -249,8 +250,8 @@ def _plan(
                 todo.append(sub)
             continue
         previous = None if force else _stored(out, assignment, sub.student_id)
-        reusable = previous is not None and not previous.grader_error  # a grader fault is retried
-        if reusable and previous.fingerprint == fingerprint(sub, assignment):
+        unchanged = previous is not None and previous.fingerprint == fingerprint(sub, assignment)
+        if previous is not None and unchanged and not previous.grader_error:  # a grader fault is retried
             done[sub.student_id] = previous
             continue
         todo.append(sub)
@@ -358,7 +359,7 @@ def grade(
     sandbox.sweep()  # working folders and cgroups a killed grader left behind
     root_path = Path.cwd() if root is None else Path(root)
     notebooks, within = course.layout(assignment, Path(submissions), root=root_path)
-    options = dict(
+    options: dict[str, Any] = dict(
         workers=workers, timeout=timeout, force=force, root=root_path, isolation=isolation,
         sandbox_mode=sandbox_mode, on_start=on_start, on_result=on_result, students=students, within=within,
     )  # fmt: skip

@@ -16,6 +16,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from autograder.errors import UsageError
 from autograder.results import Grading, Status, SubmissionResult
@@ -99,7 +100,7 @@ def record(
     return skipped
 
 
-def _record_student(gb, name: str, result: SubmissionResult) -> None:
+def _record_student(gb: Any, name: str, result: SubmissionResult) -> None:
     from nbgrader.api import MissingEntry
 
     first, last = (result.lms.name, "") if result.lms else ("", "")
@@ -241,6 +242,6 @@ def set_manual_score(
         if points is not None and not written:
             db.execute(
                 f"INSERT INTO {OVERRIDES} VALUES (?, ?, ?, ?)",
-                (assignment, student_id, grade_id, override.strip()),
+                (assignment, student_id, grade_id, (override or "").strip()),
             )
     return max_score
