@@ -21,6 +21,7 @@ import platform
 import shutil
 import site
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -464,12 +465,54 @@ AS_USER = [  # what an instructor's laptop run can defend against without root (
 ]  # fmt: skip
 
 
+# Run as root in a private mount namespace: covers each folder FOLDERS names (one other users may not
+# enter) with a tmpfs of mode 755 holding bind mounts of its entries, then runs COMMAND. Same paths, same
+# files, now reachable; nothing changes outside the namespace, which ends with COMMAND.
+REACHABLE = """
+import json, os, subprocess, sys, tempfile
+folders, staging, command = json.loads(sys.argv[1])
+for folder in folders:
+    stage = tempfile.mkdtemp(dir=staging)
+    subprocess.run(["mount", "--bind", folder, stage], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755", "reachable", folder], check=True)
+    for name in os.listdir(stage):
+        source, target = os.path.join(stage, name), os.path.join(folder, name)
+        if os.path.islink(source):
+            os.symlink(os.readlink(source), target)
+            continue
+        os.mkdir(target) if os.path.isdir(source) else open(target, "x").close()
+        subprocess.run(["mount", "--bind", source, target], check=True)
+os.execvp(command[0], command)
+"""
+
+
+def _where_any_user_reaches_this_install(command: list[str], staging: Path) -> list[str]:
+    """``command`` run where every user can reach this checkout and its Python, at their own paths.
+
+    A clone or interpreter under a folder only its owner may enter (mode 700: CI's ``/root``, a private
+    work folder) is out of reach of any other user, whatever the grader does; on a laptop the user owns
+    both. Each such folder on the way is made traversable in a private mount namespace (``REACHABLE``).
+    """
+    needed = [ROOT, Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve()]
+    closed = sorted(
+        {folder for path in needed for folder in path.parents if not folder.stat().st_mode & stat.S_IXOTH},
+        key=lambda folder: len(folder.parts),
+    )
+    if not closed:
+        return command
+    staging.mkdir(mode=0o700, exist_ok=True)
+    arguments = json.dumps([[str(f) for f in closed], str(staging), command])
+    unshare = ["unshare", "--mount", "--propagation", "private"]
+    return [*unshare, sys.executable, "-I", "-c", REACHABLE, arguments]
+
+
 def test_an_ordinary_user_gets_the_same_grades_through_a_user_namespace():
     """Grade as uid 65534 (an ordinary user, no root anywhere), the way an instructor's laptop runs.
 
     Where the kernel allows unprivileged user namespaces (this machine does) the grades are those of the
     root batch; where it does not, strict mode refuses with the reason. Either way nothing is graded
-    unsandboxed.
+    unsandboxed. The user can read the checkout and its Python wherever this suite runs from (see
+    :func:`_where_any_user_reaches_this_install`), as a laptop's user reads their own.
     """
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     work = Path(tempfile.mkdtemp(prefix="autograder-as-user-"))
@@ -489,16 +532,25 @@ def test_an_ordinary_user_gets_the_same_grades_through_a_user_namespace():
         for path in (work, *work.rglob("*")):
             os.chown(path, 65534, 65534)
         env = {**os.environ, "HOME": str(work / "home")}
+        staging = work / "staging"  # root's, made after the chown
+
+        def as_nobody(*args: str) -> list[str]:
+            return _where_any_user_reaches_this_install([*nobody, *args], staging)
+
+        reach = subprocess.run(
+            as_nobody(sys.executable, "-c", "import autograder"), cwd=work, env=env, capture_output=True,
+            text=True, check=False,
+        )  # fmt: skip
+        assert reach.returncode == 0, f"user 65534 cannot import the grader: {reach.stderr}"
         done = subprocess.run(
-            [*nobody, sys.executable, "-m", "autograder", "grade", str(source), str(subs), "--out",
-             str(work / "out"), "--workers", "2"],
+            as_nobody(sys.executable, "-m", "autograder", "grade", str(source), str(subs), "--out",
+                      str(work / "out"), "--workers", "2"),
             cwd=work, env=env, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
-        # Inside a user namespace the user must still be able to run this Python: not so when it lives
-        # in a folder only root may enter (CI's interpreter is under /root, mode 700); a laptop's is the
-        # user's own. Then, as without user namespaces, strict mode must refuse with the reason.
-        probe = [*nobody, "unshare", "--user", "--map-root-user", sys.executable, "-c", "pass"]
-        if subprocess.run(probe, capture_output=True, check=False).returncode != 0:
+        # Refusing is right only where this user may not make a user namespace at all (the kernel's
+        # choice): then, as without user namespaces, strict mode must refuse with the reason.
+        probe = as_nobody("unshare", "--user", "--map-root-user", sys.executable, "-c", "import autograder")
+        if subprocess.run(probe, cwd=work, env=env, capture_output=True, check=False).returncode != 0:
             assert done.returncode == 2 and "cannot isolate student code" in done.stderr, done.stderr
             assert not (work / "out" / "grades.csv").exists()
             return
