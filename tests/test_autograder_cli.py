@@ -22,11 +22,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import TOY, TOY_SUBMISSIONS, autograder_in_process
 
 ROOT = Path(__file__).resolve().parents[1]
-HERE = ROOT / "tests" / "fixtures" / "autograder"
-TOY = HERE / "source" / "toy"
-SCENARIOS = sorted(p.stem for p in (HERE / "submissions").glob("*.ipynb"))
+SCENARIOS = sorted(p.stem for p in TOY_SUBMISSIONS.glob("*.ipynb"))
 AUTOGRADER = [sys.executable, "-m", "autograder"]
 
 EXPECTED = {  # scenario -> (status, autograded score, text the reason must contain)
@@ -60,12 +59,12 @@ def run(*args: str, cwd: Path = ROOT, timeout: float = 240) -> subprocess.Comple
 def student_folders(target: Path) -> Path:
     for scenario in SCENARIOS:
         (target / scenario).mkdir(parents=True)
-        shutil.copyfile(HERE / "submissions" / f"{scenario}.ipynb", target / scenario / "toy.ipynb")
+        shutil.copyfile(TOY_SUBMISSIONS / f"{scenario}.ipynb", target / scenario / "toy.ipynb")
     (target / "huge-file").mkdir()
     (target / "huge-file" / "toy.ipynb").write_text(" " * int(1.1 * 1024**2))
     (target / "missing-notebook").mkdir()
     (target / "renamed-notebook").mkdir()
-    shutil.copyfile(HERE / "submissions" / "correct.ipynb", target / "renamed-notebook" / "Toy (1).ipynb")
+    shutil.copyfile(TOY_SUBMISSIONS / "correct.ipynb", target / "renamed-notebook" / "Toy (1).ipynb")
     return target
 
 
@@ -120,10 +119,8 @@ def test_results_json_has_every_test_cell(batch):
     assert results["students"]["not-json"]["cells"] == {}
 
 
-def test_hidden_test_code_appears_in_no_feedback_file_and_not_in_results_json(batch):
-    from autograder.source import load_assignment
-
-    hidden = load_assignment(TOY).hidden_lines
+def test_hidden_test_code_appears_in_no_feedback_file_and_not_in_results_json(batch, toy):
+    hidden = toy.hidden_lines
     out = batch[1]
     files = [*sorted((out / "feedback").rglob("*.html")), out / "results.json", out / "grades.csv"]
     assert len(files) == len(EXPECTED) + 2
@@ -192,15 +189,17 @@ def test_manual_points_entered_by_command_survive_a_regrade(batch, tmp_path):
     assert done.returncode == 0, done.stderr
     assert read_grades(out)["correct"]["explain (manual)"] == "1.5"
     assert read_grades(out)["correct"]["manual_pending"] == "0"
-    bad = run("review", str(TOY), str(out), "--student", "correct", "--cell", "explain", "--points", "9")
-    assert bad.returncode == 2 and "between 0 and 2" in bad.stderr
+    bad = autograder_in_process(
+        "review", str(TOY), str(out), "--student", "correct", "--cell", "explain", "--points", "9"
+    )
+    assert bad.exit_code == 2 and "between 0 and 2" in bad.stderr
     assert run("grade", str(TOY), str(subs), "--out", str(out), "--force").returncode == 0
     assert read_grades(out)["correct"]["explain (manual)"] == "1.5"
 
 
 def test_a_run_killed_with_sigkill_is_finished_by_the_next_run(tmp_path):
     subs = tmp_path / "subs"
-    slow = nbformat.read(HERE / "submissions" / "correct.ipynb", as_version=4)
+    slow = nbformat.read(TOY_SUBMISSIONS / "correct.ipynb", as_version=4)
     slow.cells.append(nbformat.v4.new_code_cell("import time\ntime.sleep(1.0)"))
     students = [f"s{i}" for i in range(5)]
     for student in students:
@@ -233,9 +232,9 @@ def test_a_run_killed_with_sigkill_is_finished_by_the_next_run(tmp_path):
 def test_a_canvas_zip_is_graded_and_exported_for_canvas(tmp_path):
     archive = tmp_path / "submissions.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.write(HERE / "submissions" / "correct.ipynb", "doejane_12345_67890_toy.ipynb")
-        zf.write(HERE / "submissions" / "partially-wrong.ipynb", "smithbob_LATE_22222_11111_toy-1.ipynb")
-        zf.write(HERE / "submissions" / "correct.ipynb", "../../evilzip_33333_44444_toy.ipynb")
+        zf.write(TOY_SUBMISSIONS / "correct.ipynb", "doejane_12345_67890_toy.ipynb")
+        zf.write(TOY_SUBMISSIONS / "partially-wrong.ipynb", "smithbob_LATE_22222_11111_toy-1.ipynb")
+        zf.write(TOY_SUBMISSIONS / "correct.ipynb", "../../evilzip_33333_44444_toy.ipynb")
     out = tmp_path / "out"
     done = run("grade", str(TOY), str(archive), "--out", str(out), "--workers", "2")
     assert done.returncode == 1, done.stderr
@@ -264,9 +263,10 @@ def test_a_canvas_zip_is_graded_and_exported_for_canvas(tmp_path):
         (["export", "toy", "/nonexistent/out"], "no grading results in /nonexistent/out"),
     ],
 )
-def test_usage_errors_exit_2_and_say_how_to_fix_them(tmp_path, args, message):
-    done = run(*args, cwd=tmp_path)
-    assert done.returncode == 2
+def test_usage_errors_exit_2_and_say_how_to_fix_them(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    done = autograder_in_process(*args)
+    assert done.exit_code == 2
     assert message in " ".join(done.stderr.split())
 
 
@@ -287,11 +287,11 @@ def test_release_is_exactly_nbgrader_generate_assignment(tmp_path):
 
 
 def test_check_runs_public_tests_only_and_reports_them(tmp_path):
-    shutil.copyfile(HERE / "submissions" / "partially-wrong.ipynb", tmp_path / "toy.ipynb")
+    shutil.copyfile(TOY_SUBMISSIONS / "partially-wrong.ipynb", tmp_path / "toy.ipynb")
     done = run("check", str(tmp_path / "toy.ipynb"))
     assert done.returncode == 0, done.stdout  # the naive softmax passes the public test; hidden ones wait
     assert "Self-check of toy.ipynb" in done.stdout and "Public tests: 5 / 5 points" in done.stdout
-    shutil.copyfile(HERE / "submissions" / "untouched.ipynb", tmp_path / "toy.ipynb")
+    shutil.copyfile(TOY_SUBMISSIONS / "untouched.ipynb", tmp_path / "toy.ipynb")
     done = run("check", str(tmp_path / "toy.ipynb"))
     assert done.returncode == 1 and "NotImplementedError" in done.stdout
 
@@ -303,7 +303,7 @@ def test_a_grader_fault_fails_one_student_with_a_sentence_and_a_log_and_is_retri
     from autograder import cli, pipeline
 
     subs = tmp_path / "subs"
-    good = (HERE / "submissions" / "correct.ipynb").read_text(encoding="utf-8")
+    good = (TOY_SUBMISSIONS / "correct.ipynb").read_text(encoding="utf-8")
     odd = json.loads(good)  # a grade id that reads as rich markup in the summary table
     odd["cells"][0]["metadata"]["nbgrader"] = {"grade_id": "[/oops]"}
     for student, text in {"ann": good, "bob-faulty": good, "[bold]cyd": json.dumps(odd)}.items():
@@ -351,6 +351,8 @@ def test_a_source_of_a_newer_nbgrader_schema_is_a_usage_error_in_one_line(tmp_pa
     shutil.copyfile(files / "too-new.ipynb", tmp_path / "too-new" / "too-new.ipynb")
     (tmp_path / "subs" / "ann").mkdir(parents=True)
     shutil.copyfile(files / "too-new.ipynb", tmp_path / "subs" / "ann" / "too-new.ipynb")
-    done = run("grade", str(tmp_path / "too-new"), str(tmp_path / "subs"), "--out", str(tmp_path / "out"))
-    assert done.returncode == 2, done.stderr
+    done = autograder_in_process(
+        "grade", str(tmp_path / "too-new"), str(tmp_path / "subs"), "--out", str(tmp_path / "out")
+    )
+    assert done.exit_code == 2, done.stderr
     assert "Traceback" not in done.stderr and "another schema version" in done.stderr

@@ -11,25 +11,19 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import TOY_FIXTURES
+from conftest import TOY_SUBMISSIONS as SUBMISSIONS
 
 from autograder import sandbox
 from autograder.collect import collect
 from autograder.config import load_config
 from autograder.errors import SubmissionError, UsageError
-from autograder.source import load_assignment, nb_meta
+from autograder.source import nb_meta
 from autograder.steps.conceal import HIDDEN, conceal, redact
 from autograder.steps.execute import execute
 from autograder.steps.read import check_structure, read_notebook
 from autograder.steps.restore import restore
 from autograder.steps.score import score
-
-HERE = Path(__file__).resolve().parent / "fixtures" / "autograder"
-SUBMISSIONS = HERE / "submissions"
-
-
-@pytest.fixture(scope="module")
-def toy():
-    return load_assignment(HERE / "source" / "toy")
 
 
 def _read(toy, scenario: str) -> nbformat.NotebookNode:
@@ -39,7 +33,7 @@ def _read(toy, scenario: str) -> nbformat.NotebookNode:
 def test_fixtures_are_what_the_factory_builds():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("build_fixtures", HERE / "build.py")
+    spec = importlib.util.spec_from_file_location("build_fixtures", TOY_FIXTURES / "build.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.build(check=True) == [], "run: python tests/fixtures/autograder/build.py"

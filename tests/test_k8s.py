@@ -27,6 +27,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from conftest import autograder_in_process
 from kubernetes import client as k8s
 
 from autograder.source import load_assignment
@@ -130,10 +131,10 @@ def test_one_indexed_completion_per_submission_without_credentials_or_network(wr
 
 def test_memory_limit_comes_from_the_assignments_autograder_toml(subs, tmp_path):
     (tmp_path / "none").mkdir()
-    done = autograder(
+    refused = autograder_in_process(
         "k8s", "hw2_mnist", str(tmp_path / "none"), "--image", "i", "--out", str(tmp_path / "o")
     )
-    assert done.returncode == 2 and "no submissions" in done.stderr.replace("\n", " ")
+    assert refused.exit_code == 2 and "no submissions" in refused.stderr.replace("\n", " ")
     (tmp_path / "s" / "someone").mkdir(parents=True)
     done = autograder("k8s", "hw2_mnist", str(tmp_path / "s"), "--image", "i", "--out", str(tmp_path / "o"))
     assert done.returncode == 0, done.stderr
@@ -167,8 +168,10 @@ def test_a_notebook_too_large_for_a_configmap_asks_for_a_volume(tmp_path):
     nb = json.loads(WRONG.read_text())
     nb["cells"][0]["source"] = ["x" * 100 + "\n"] * 12_000  # 1.2 MB, under max_notebook_mb
     (tmp_path / "s" / "big" / f"{HW}.ipynb").write_text(json.dumps(nb))
-    done = autograder("k8s", HW, str(tmp_path / "s"), "--image", "i", "--out", str(tmp_path / "o"))
-    assert done.returncode == 2 and "--jobs-pvc" in done.stderr
+    refused = autograder_in_process(
+        "k8s", HW, str(tmp_path / "s"), "--image", "i", "--out", str(tmp_path / "o")
+    )
+    assert refused.exit_code == 2 and "--jobs-pvc" in refused.stderr
     done = autograder("k8s", HW, str(tmp_path / "s"), "--image", "i", "--out", str(tmp_path / "o"),
                       "--jobs-pvc", "course-jobs")  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -279,5 +282,7 @@ def test_grade_one_stores_what_the_batch_stores_for_that_student(pods, subs, tmp
     assert state == json.loads((local / ".state" / "wrong.json").read_text())
     assert (tmp_path / "one" / "feedback" / "wrong" / f"{HW}.html").is_file()
     assert (tmp_path / "one" / "autograded" / "wrong" / HW / f"{HW}.ipynb").is_file()
-    done = autograder("grade-one", HW, str(tmp_path / "nowhere.ipynb"), "--out", str(tmp_path / "one"))
-    assert done.returncode == 2 and "notebook not found" in done.stderr
+    refused = autograder_in_process(
+        "grade-one", HW, str(tmp_path / "nowhere.ipynb"), "--out", str(tmp_path / "one")
+    )
+    assert refused.exit_code == 2 and "notebook not found" in refused.stderr

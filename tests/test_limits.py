@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import TOY, TOY_SUBMISSIONS
 
 from autograder import api, sandbox
 from autograder.config import load_config
@@ -18,7 +19,6 @@ from autograder.errors import UsageError
 from autograder.sandbox import Limits, cgroups
 
 ROOT = Path(__file__).resolve().parents[1]
-TOY = ROOT / "tests" / "fixtures" / "autograder"
 GIB = 1024**3
 
 
@@ -67,14 +67,14 @@ def test_the_available_memory_is_read_from_this_machine():
 def _toy_batch(target: Path, count: int) -> Path:
     for i in range(count):
         (target / f"s{i}").mkdir(parents=True)
-        shutil.copyfile(TOY / "submissions" / "correct.ipynb", target / f"s{i}" / "toy.ipynb")
+        shutil.copyfile(TOY_SUBMISSIONS / "correct.ipynb", target / f"s{i}" / "toy.ipynb")
     return target
 
 
 def test_a_batch_is_graded_with_fewer_workers_when_memory_is_short(tmp_path, monkeypatch, capsys):
     subs = _toy_batch(tmp_path / "subs", 2)
     monkeypatch.setattr(cgroups, "available_memory", lambda: 5 * GIB)  # one worker's caps: 2 + 2 GiB
-    report = api.grade(TOY / "source" / "toy", subs, out=tmp_path / "out", workers=2, root=ROOT)
+    report = api.grade(TOY, subs, out=tmp_path / "out", workers=2, root=ROOT)
     assert "grading with 1 worker(s), not 2" in capsys.readouterr().err
     assert [r.total for r in report.results] == [5, 5]
 
@@ -86,7 +86,7 @@ def test_a_batch_that_cannot_fit_one_worker_is_refused_before_anything_runs(tmp_
     monkeypatch.setattr(sandbox, "start", lambda **kw: started.append(kw))
     refusal = r"one worker's sandboxes may hold 2 \+ 2 GiB.*1\.0 GiB is available"
     with pytest.raises(UsageError, match=refusal):
-        api.grade(TOY / "source" / "toy", subs, out=tmp_path / "out", root=ROOT)
+        api.grade(TOY, subs, out=tmp_path / "out", root=ROOT)
     assert not started and not (tmp_path / "out" / "grades.csv").exists()
 
 

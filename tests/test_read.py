@@ -7,11 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import TOY_SUBMISSIONS
 
 from autograder.errors import SubmissionError
 from autograder.steps.read import read_notebook
 
-CORRECT = Path(__file__).resolve().parent / "fixtures" / "autograder" / "submissions" / "correct.ipynb"
+CORRECT = TOY_SUBMISSIONS / "correct.ipynb"
 EXCEPTION_NAMES = re.compile(r"\b\w*(Error|Exception)\b|Traceback|internal error")
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import TOY, TOY_FIXTURES, toy_students
 
 from autograder import api, sandbox
 from autograder.errors import UsageError
@@ -37,7 +38,6 @@ from autograder.sandbox import syscalls
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "fixtures" / "hostile"
-TOY_FIXTURES = ROOT / "tests" / "fixtures" / "autograder"
 SCENARIOS = sorted(p.stem for p in HOSTILE.glob("*.ipynb"))
 FORGERIES = sorted(p.stem for p in HOSTILE.glob("verdict-*.ipynb"))
 MARKER = "autograder-hostile"
@@ -56,14 +56,6 @@ def _load_build():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _toy_source() -> Path:
-    """The toy assignment's source folder (generated, not committed: built here when missing)."""
-    folder = TOY_FIXTURES / "source" / "toy"
-    if not folder.is_dir():
-        _load_build()._toy_build().build()
-    return folder
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -132,15 +124,13 @@ def batch(tmp_path_factory):
     build = _load_build()
     toy = build._toy_build()
     source = tmp_path_factory.mktemp("source") / "toy"
-    shutil.copytree(_toy_source(), source)
+    shutil.copytree(TOY, source)
     (source / "autograder.toml").write_text(LIMITS)
     subs = tmp_path_factory.mktemp("hostile-subs")
     for scenario in SCENARIOS:
         (subs / scenario).mkdir()
         shutil.copyfile(HOSTILE / f"{scenario}.ipynb", subs / scenario / "toy.ipynb")
-    for scenario in ("correct", "untouched"):
-        (subs / scenario).mkdir()
-        shutil.copyfile(TOY_FIXTURES / "submissions" / f"{scenario}.ipynb", subs / scenario / "toy.ipynb")
+    toy_students(subs, ("correct", "untouched"))
     before = _digest(subs)
     server = _SolutionServer(build.PORT, "\n\n".join(toy.CORRECT[k] for k in ("square", "softmax")))
     out = tmp_path_factory.mktemp("hostile-graded") / "out"
@@ -175,18 +165,16 @@ def test_every_hostile_notebook_scores_exactly_what_a_blank_one_scores(batch):
 
 
 @pytest.mark.parametrize("scenario", [f for f in FORGERIES if f != "verdict-forged-messages"])
-def test_each_forgery_would_pass_every_test_if_tests_ran_in_the_students_process(scenario):
+def test_each_forgery_would_pass_every_test_if_tests_ran_in_the_students_process(scenario, toy):
     """The forgeries are real: run the test cells in the student's own process and each earns full marks.
 
     (The batch above shows that with the verifier the same notebooks score what a blank one scores.
     ``verdict-forged-messages`` is left out: the result channel's protocol refuses it on its own.)
     """
-    from autograder.source import load_assignment
     from autograder.steps.read import read_notebook
     from autograder.steps.restore import restore
     from autograder.steps.score import score
 
-    toy = load_assignment(_toy_source())
     restored, _ = restore(read_notebook(HOSTILE / f"{scenario}.ipynb", max_bytes=10**7)[0], toy)
     code = [(i, c.source) for i, c in enumerate(restored.cells) if c.cell_type == "code"]
     isolation = sandbox.Isolation("strict", sandbox.default_expose())
@@ -316,7 +304,7 @@ def test_without_libseccomp_strict_mode_refuses_and_warn_mode_says_so(monkeypatc
     assert why == (None, "the Python package no_such_seccomp_binding is not installed")
     monkeypatch.setattr(sandbox, "probe_filter", lambda: why)
     with pytest.raises(UsageError, match="cannot filter student code's system calls: the Python") as info:
-        api.grade(_toy_source(), tmp_path, out=tmp_path / "out")
+        api.grade(TOY, tmp_path, out=tmp_path / "out")
     assert "apt install libseccomp2" in str(info.value) and "pip install -r requirements" in str(info.value)
     assert not (tmp_path / "out").exists()
     assert _run_filtered("warn").split()[0] == "0"  # namespaces, but no filter
@@ -360,17 +348,14 @@ def test_no_process_outlives_its_grading(batch):
 def test_strict_mode_refuses_where_namespaces_are_missing(monkeypatch, tmp_path):
     monkeypatch.setattr(sandbox, "probe", lambda: (None, "unshare: unshare failed: Operation not permitted"))
     with pytest.raises(UsageError, match="cannot isolate student code: unshare"):
-        api.grade(_toy_source(), tmp_path, out=tmp_path / "out")
+        api.grade(TOY, tmp_path, out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
 def test_warn_mode_grades_without_namespaces_and_says_so(monkeypatch, tmp_path, capfd):
     monkeypatch.setattr(sandbox, "probe", lambda: (None, "no user namespaces"))
-    (tmp_path / "subs" / "correct").mkdir(parents=True)
-    shutil.copyfile(
-        TOY_FIXTURES / "submissions" / "correct.ipynb", tmp_path / "subs" / "correct" / "toy.ipynb"
-    )
-    report = api.grade(_toy_source(), tmp_path / "subs", out=tmp_path / "out", sandbox_mode="warn")
+    toy_students(tmp_path / "subs", ("correct",))
+    report = api.grade(TOY, tmp_path / "subs", out=tmp_path / "out", sandbox_mode="warn")
     assert report.results[0].total == 5
     assert "WARNING: autograder: student code runs WITHOUT a sandbox (no namespaces: no user namespaces)" in (
         capfd.readouterr().err
@@ -519,15 +504,13 @@ def test_an_ordinary_user_gets_the_same_grades_through_a_user_namespace():
     try:
         work.chmod(0o777)
         source = work / "toy"
-        shutil.copytree(_toy_source(), source)
+        shutil.copytree(TOY, source)
         (source / "autograder.toml").write_text(LIMITS)
         subs = work / "subs"
         for scenario in AS_USER:
             (subs / scenario).mkdir(parents=True)
             shutil.copyfile(HOSTILE / f"{scenario}.ipynb", subs / scenario / "toy.ipynb")
-        for scenario in ("correct", "untouched"):
-            (subs / scenario).mkdir()
-            shutil.copyfile(TOY_FIXTURES / "submissions" / f"{scenario}.ipynb", subs / scenario / "toy.ipynb")
+        toy_students(subs, ("correct", "untouched"))
         (work / "home").mkdir()
         for path in (work, *work.rglob("*")):
             os.chown(path, 65534, 65534)

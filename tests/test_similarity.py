@@ -14,7 +14,6 @@ from bs4 import BeautifulSoup
 from conftest import read_page
 
 from autograder.similarity import Answer, compare, fingerprints, normalized_tokens, render_html
-from autograder.source import load_assignment
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "fixtures" / "similarity"
@@ -70,8 +69,7 @@ def test_another_algorithm_shares_little():
     assert len(_prints(ORIGINAL) & _prints(other)) < 0.7 * len(_prints(ORIGINAL))
 
 
-def test_the_report_escapes_student_code_and_ids_and_runs_no_script():
-    toy = load_assignment(ROOT / "tests" / "fixtures" / "autograder" / "source" / "toy")
+def test_the_report_escapes_student_code_and_ids_and_runs_no_script(toy):
     line = "    return x * x  # <img src=x onerror=a()>\n"
     code = ("def square(x):\n    '</pre><script>alert(1)</script>'\n" + line) * 3
     answers = {
