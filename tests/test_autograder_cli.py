@@ -82,6 +82,7 @@ def batch(tmp_path_factory):
     return subs, out, done, time.monotonic() - start
 
 
+@pytest.mark.slow
 def test_every_submission_has_a_row_with_its_status_score_and_reason(batch):
     _subs, out, done, _seconds = batch
     assert done.returncode == 1, done.stderr  # some failed, all rows still written
@@ -94,6 +95,7 @@ def test_every_submission_has_a_row_with_its_status_score_and_reason(batch):
         assert row["max_score"] == ("5" if status == "graded" else "")
 
 
+@pytest.mark.slow
 def test_failed_submissions_are_never_silent_zeros(batch):
     grades = read_grades(batch[1])
     for row in grades.values():
@@ -101,6 +103,7 @@ def test_failed_submissions_are_never_silent_zeros(batch):
             assert row["score"] == "" and row["reason"]
 
 
+@pytest.mark.slow
 def test_manual_cells_are_pending_in_their_own_column(batch):
     grades = read_grades(batch[1])
     assert grades["correct"]["explain (manual)"] == "awaiting review"
@@ -110,6 +113,7 @@ def test_manual_cells_are_pending_in_their_own_column(batch):
     )
 
 
+@pytest.mark.slow
 def test_results_json_has_every_test_cell(batch):
     results = json.loads((batch[1] / "results.json").read_text())
     cells = results["students"]["partially-wrong"]["cells"]
@@ -119,6 +123,7 @@ def test_results_json_has_every_test_cell(batch):
     assert results["students"]["not-json"]["cells"] == {}
 
 
+@pytest.mark.slow
 def test_hidden_test_code_appears_in_no_feedback_file_and_not_in_results_json(batch, toy):
     hidden = toy.hidden_lines
     out = batch[1]
@@ -131,6 +136,7 @@ def test_hidden_test_code_appears_in_no_feedback_file_and_not_in_results_json(ba
                 assert form not in text, (path, line)
 
 
+@pytest.mark.slow
 def test_feedback_shows_code_outputs_scores_and_messages(batch):
     page = (batch[1] / "feedback" / "partially-wrong" / "toy.html").read_text()
     assert "e = np.exp(z)" in html.unescape(re.sub(r"<[^>]+>", "", page))  # the student's code
@@ -142,12 +148,14 @@ def test_feedback_shows_code_outputs_scores_and_messages(batch):
     assert "could not be graded" in failed and "invalid JSON" in failed
 
 
+@pytest.mark.slow
 def test_progress_and_a_summary_table_are_shown(batch):
     done = batch[2]
     assert "grading" in done.stderr and "20/20" in done.stderr
     assert "toy: 20 submissions, 7 failed" in done.stdout
 
 
+@pytest.mark.slow
 def test_the_gradebook_is_sqlite_under_out(batch):
     import sqlite3
 
@@ -156,6 +164,7 @@ def test_the_gradebook_is_sqlite_under_out(batch):
     assert rows == sum(1 for status, _, _ in EXPECTED.values() if status == "graded")
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_the_number_of_workers(batch, tmp_path):
     subs, out, _done, _seconds = batch
     subset = ["correct", "deleted-test-cell", "kernel-exit", "not-json", "partially-wrong", "stderr-noise"]
@@ -170,6 +179,7 @@ def test_results_do_not_depend_on_the_number_of_workers(batch, tmp_path):
     assert rows == {student: read_grades(out)[student] for student in subset}
 
 
+@pytest.mark.slow
 def test_a_rerun_reuses_finished_students_and_changes_nothing(batch):
     subs, out, _done, _seconds = batch
     before = {p.name: p.stat().st_mtime_ns for p in (out / ".state").glob("*.json")}
@@ -181,6 +191,7 @@ def test_a_rerun_reuses_finished_students_and_changes_nothing(batch):
     assert (out / "grades.csv").read_text() == grades
 
 
+@pytest.mark.slow
 def test_manual_points_entered_by_command_survive_a_regrade(batch, tmp_path):
     subs, out = tmp_path / "subs", tmp_path / "out"
     shutil.copytree(batch[0] / "correct", subs / "correct")
@@ -197,6 +208,7 @@ def test_manual_points_entered_by_command_survive_a_regrade(batch, tmp_path):
     assert read_grades(out)["correct"]["explain (manual)"] == "1.5"
 
 
+@pytest.mark.slow
 def test_a_run_killed_with_sigkill_is_finished_by_the_next_run(tmp_path):
     subs = tmp_path / "subs"
     slow = nbformat.read(TOY_SUBMISSIONS / "correct.ipynb", as_version=4)
@@ -229,6 +241,7 @@ def test_a_run_killed_with_sigkill_is_finished_by_the_next_run(tmp_path):
     assert {r["score"] for r in rows} == {"5"}
 
 
+@pytest.mark.slow
 def test_a_canvas_zip_is_graded_and_exported_for_canvas(tmp_path):
     archive = tmp_path / "submissions.zip"
     with zipfile.ZipFile(archive, "w") as zf:
@@ -296,6 +309,7 @@ def test_check_runs_public_tests_only_and_reports_them(tmp_path):
     assert done.returncode == 1 and "NotImplementedError" in done.stdout
 
 
+@pytest.mark.slow
 def test_a_grader_fault_fails_one_student_with_a_sentence_and_a_log_and_is_retried(tmp_path, monkeypatch):
     """Does a bug of the grader on one notebook leave the batch whole, say so (exit 3), and heal on re-run?"""
     from click.testing import CliRunner

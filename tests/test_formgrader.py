@@ -82,6 +82,7 @@ def formgrader(toy_out, tmp_path):
         log.close()
 
 
+@pytest.mark.slow
 def test_formgrader_lists_our_submission_and_its_scores_reach_the_canvas_export(formgrader):
     out, server = formgrader
     config = (out / "nbgrader_config.py").read_text()

@@ -224,12 +224,14 @@ def pods(written, subs, tmp_path_factory):
     return results, done, local
 
 
+@pytest.mark.slow
 def test_pods_grade_with_only_the_capabilities_the_manifest_grants(pods):
     results, done, _local = pods
     assert [d.returncode for d in done] == [0, 1, 1, 0, 0], [d.stderr[-500:] for d in done]  # 1: failed rows
     assert sorted(p.name for p in results.iterdir()) == [str(i) for i in range(5)]
 
 
+@pytest.mark.slow
 def test_collect_gives_the_local_grades(pods, written, tmp_path):
     results, _done, local = pods
     done = autograder("collect", HW, str(written), str(results), "--out", str(tmp_path / "out"))
@@ -240,6 +242,7 @@ def test_collect_gives_the_local_grades(pods, written, tmp_path):
     assert (tmp_path / "out" / "feedback" / "correct" / f"{HW}.html").is_file()
 
 
+@pytest.mark.slow
 def test_a_missing_and_a_corrupt_pod_result_fail_with_reasons_and_lose_no_grade(pods, written, tmp_path):
     results, _done, local = pods
     copied = shutil.copytree(results, tmp_path / "results")
@@ -272,6 +275,7 @@ def test_the_dockerfile_copies_what_the_repository_has(written):
                 assert (ROOT / source).exists(), line
 
 
+@pytest.mark.slow
 def test_grade_one_stores_what_the_batch_stores_for_that_student(pods, subs, tmp_path):
     _results, _done, local = pods
     notebook = subs / "wrong" / f"{HW}.ipynb"

@@ -71,6 +71,7 @@ def _toy_batch(target: Path, count: int) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_a_batch_is_graded_with_fewer_workers_when_memory_is_short(tmp_path, monkeypatch, capsys):
     subs = _toy_batch(tmp_path / "subs", 2)
     monkeypatch.setattr(cgroups, "available_memory", lambda: 5 * GIB)  # one worker's caps: 2 + 2 GiB

@@ -14,6 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import TOY, TOY_SUBMISSIONS, autograder_cli, autograder_in_process
 
 
@@ -43,6 +44,7 @@ def formgrader_writes(out: Path, student: str, cell: str, *, points: float, comm
         gb.db.commit()
 
 
+@pytest.mark.slow
 def test_a_score_and_comment_typed_in_formgrader_reach_every_output_after_report(toy_out, toy):
     assert "awaiting review" in page_text(toy_out, "correct")
     assert autograder_cli("export", "toy", str(toy_out)).returncode == 0
@@ -67,6 +69,7 @@ def test_a_score_and_comment_typed_in_formgrader_reach_every_output_after_report
     assert "correct" not in re.search(r'<table id="manual-pending">.*?</table>', summary, re.S).group(0)
 
 
+@pytest.mark.slow
 def test_review_rewrites_the_feedback_page_and_the_export_at_once(toy_out):
     assert autograder_cli("export", "toy", str(toy_out)).returncode == 0
     done = autograder_cli(
@@ -85,6 +88,7 @@ def test_review_rewrites_the_feedback_page_and_the_export_at_once(toy_out):
     assert "awaiting review" in page_text(toy_out, "partially-wrong")
 
 
+@pytest.mark.slow
 def test_an_override_needs_a_reason_is_shown_everywhere_and_survives_a_regrade(toy_out, tmp_path):
     args = ("review", str(TOY), str(toy_out), "--student", "partially-wrong", "--cell", "softmax-test")
     refused = autograder_in_process(*args, "--points", "3")
@@ -107,6 +111,7 @@ def test_an_override_needs_a_reason_is_shown_everywhere_and_survives_a_regrade(t
     assert "Points set by your instructor" in page_text(toy_out, "partially-wrong")
 
 
+@pytest.mark.slow
 def test_students_regrades_only_the_named_students_and_keeps_the_others(toy_out, tmp_path):
     subs = tmp_path / "subs"
     for student in ("correct", "untouched", "partially-wrong", "not-json"):
@@ -133,6 +138,7 @@ def test_students_regrades_only_the_named_students_and_keeps_the_others(toy_out,
     assert unknown.exit_code == 2 and "no submission for nobody" in unknown.stderr
 
 
+@pytest.mark.slow
 def test_results_json_carries_comments_and_overrides(toy_out):
     import json
 

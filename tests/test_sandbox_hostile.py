@@ -153,6 +153,7 @@ def test_fixtures_are_what_the_factory_builds():
     assert _load_build().build(check=True) == [], "run: python tests/fixtures/hostile/build.py"
 
 
+@pytest.mark.slow
 def test_every_hostile_notebook_scores_exactly_what_a_blank_one_scores(batch):
     grades = batch["grades"]
     assert batch["done"].returncode == 0, batch["done"].stderr
@@ -197,6 +198,7 @@ def _printed_json(out: Path, student: str) -> dict[str, dict]:
     return {line["call"]: line for line in lines}
 
 
+@pytest.mark.slow
 def test_every_system_call_the_filter_refuses_answers_eperm_in_the_notebook_and_in_its_child(batch):
     """Does each refused kernel interface answer EPERM to the notebook's process and to a child it forked?"""
     if platform.machine() != "x86_64":
@@ -318,6 +320,7 @@ def test_the_benchmark_switch_never_turns_the_filter_off_silently(monkeypatch, c
     assert f"WITHOUT the system-call filter ({sandbox.UNFILTERED_BENCHMARK} is set)" in capfd.readouterr().err
 
 
+@pytest.mark.slow
 def test_time_and_crash_limits_are_reported_as_reasons(batch):
     grades = batch["grades"]
     assert "a cell exceeded the 4 s limit per cell" in grades["resources-fork-bomb"]["reason"]
@@ -327,10 +330,12 @@ def test_time_and_crash_limits_are_reported_as_reasons(batch):
     assert "wrote something unreadable on the grader's result channel" in flood
 
 
+@pytest.mark.slow
 def test_no_connection_reached_the_loopback_server(batch):
     assert batch["server"].connections == 0
 
 
+@pytest.mark.slow
 def test_no_submission_or_result_was_changed_and_nothing_was_planted(batch):
     assert _digest(batch["subs"]) == batch["before"]
     assert _planted_files() == []
@@ -341,6 +346,7 @@ def test_no_submission_or_result_was_changed_and_nothing_was_planted(batch):
     )
 
 
+@pytest.mark.slow
 def test_no_process_outlives_its_grading(batch):
     assert _hostile_processes() == []
 
@@ -352,6 +358,7 @@ def test_strict_mode_refuses_where_namespaces_are_missing(monkeypatch, tmp_path)
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_warn_mode_grades_without_namespaces_and_says_so(monkeypatch, tmp_path, capfd):
     monkeypatch.setattr(sandbox, "probe", lambda: (None, "no user namespaces"))
     toy_students(tmp_path / "subs", ("correct",))
@@ -491,6 +498,7 @@ def _where_any_user_reaches_this_install(command: list[str], staging: Path) -> l
     return [*unshare, sys.executable, "-I", "-c", REACHABLE, arguments]
 
 
+@pytest.mark.slow
 def test_an_ordinary_user_gets_the_same_grades_through_a_user_namespace():
     """Grade as uid 65534 (an ordinary user, no root anywhere), the way an instructor's laptop runs.
 
@@ -642,12 +650,14 @@ def test_there_is_a_model_gadget_for_each_refusal():
     assert len(MODEL_GADGETS) >= 3
 
 
+@pytest.mark.slow
 def test_a_correct_model_keeps_its_marks_beside_the_gadgets(model_batch):
     assert model_batch["done"].returncode == 0, model_batch["done"].stderr
     students = model_batch["students"]
     assert (students["correct"]["status"], students["correct"]["score"]) == ("graded", 3.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gadget", MODEL_GADGETS)
 def test_each_model_gadget_is_refused_and_the_student_reads_why(model_batch, gadget):
     """Is the gadget refused (the model test fails with the reason), and are Keras's settings intact?"""

@@ -109,6 +109,7 @@ def corpus(tmp_path_factory):
     return build, out, grades_before
 
 
+@pytest.mark.slow
 def test_every_planted_copy_and_no_independent_pair_is_reported(corpus):
     """Recall on the planted pairs is 1 and no independent pair reaches the default threshold."""
     build, out, _ = corpus
@@ -120,6 +121,7 @@ def test_every_planted_copy_and_no_independent_pair_is_reported(corpus):
     assert all(float(r["similarity"]) >= 0.9 for r in rows)
 
 
+@pytest.mark.slow
 def test_the_report_changes_no_grade_and_reads_offline(corpus, browser):
     _build, out, grades_before = corpus
     assert (out / "grades.csv").read_bytes() == grades_before
