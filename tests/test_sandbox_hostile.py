@@ -485,9 +485,14 @@ def _where_any_user_reaches_this_install(command: list[str], staging: Path) -> l
     work folder) is out of reach of any other user, whatever the grader does; on a laptop the user owns
     both. Each such folder on the way is made traversable in a private mount namespace (``REACHABLE``).
     """
-    needed = [ROOT, Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve()]
+    needed = [ROOT, Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent]
     closed = sorted(
-        {folder for path in needed for folder in path.parents if not folder.stat().st_mode & stat.S_IXOTH},
+        {
+            folder
+            for path in needed
+            for folder in (path, *path.parents)
+            if not folder.stat().st_mode & stat.S_IXOTH
+        },
         key=lambda folder: len(folder.parts),
     )
     if not closed:
