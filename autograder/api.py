@@ -250,8 +250,11 @@ def _plan(
                 todo.append(sub)
             continue
         previous = None if force else _stored(out, assignment, sub.student_id)
-        unchanged = previous is not None and previous.fingerprint == fingerprint(sub, assignment)
-        if previous is not None and unchanged and not previous.grader_error:  # a grader fault is retried
+        if (
+            previous is not None
+            and not previous.grader_error  # a grader fault is retried
+            and previous.fingerprint == fingerprint(sub, assignment)
+        ):
             done[sub.student_id] = previous
             continue
         todo.append(sub)
