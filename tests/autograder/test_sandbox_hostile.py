@@ -36,7 +36,7 @@ from autograder import api, sandbox
 from autograder.errors import UsageError
 from autograder.sandbox import syscalls
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = ROOT / "tests" / "fixtures" / "hostile"
 SCENARIOS = sorted(p.stem for p in HOSTILE.glob("*.ipynb"))
 FORGERIES = sorted(p.stem for p in HOSTILE.glob("verdict-*.ipynb"))

@@ -32,7 +32,7 @@ from kubernetes import client as k8s
 
 from autograder.source import load_assignment
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HW = "hw1_backprop"
 WRONG = ROOT / "tests" / "fixtures" / "submissions" / HW / "forgot-activation-derivative.ipynb"
 MODELS = {

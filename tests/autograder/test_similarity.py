@@ -15,7 +15,7 @@ from conftest import read_page
 
 from autograder.similarity import Answer, compare, fingerprints, normalized_tokens, render_html
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "fixtures" / "similarity"
 AUTOGRADER = [sys.executable, "-m", "autograder"]
 KEPT = frozenset({"np", "sigmoid"})

@@ -18,7 +18,7 @@ from autograder.config import load_config
 from autograder.errors import UsageError
 from autograder.sandbox import Limits, cgroups
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GIB = 1024**3
 
 

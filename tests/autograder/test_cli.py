@@ -24,7 +24,7 @@ import nbformat
 import pytest
 from conftest import TOY, TOY_SUBMISSIONS, autograder_in_process
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted(p.stem for p in TOY_SUBMISSIONS.glob("*.ipynb"))
 AUTOGRADER = [sys.executable, "-m", "autograder"]
 
