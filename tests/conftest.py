@@ -170,3 +170,24 @@ def toy_out(toy_batch, tmp_path) -> Path:
     target = tmp_path / "out"
     shutil.copytree(toy_batch, target)
     return target
+
+
+def read_toy(toy, scenario: str):
+    """The fixture submission ``scenario`` as the grader reads it (a notebook node)."""
+    from autograder.steps.read import read_notebook
+
+    return read_notebook(TOY_SUBMISSIONS / f"{scenario}.ipynb", max_bytes=toy.config.max_notebook_bytes)[0]
+
+
+def run_toy(toy, scenario: str, **limits):
+    """``scenario`` restored, then run in a student's and a verifier's sandbox: ``(executed, execution)``."""
+    from autograder import sandbox
+    from autograder.steps.execute import execute
+    from autograder.steps.restore import restore
+
+    nb, _ = restore(read_toy(toy, scenario), toy)
+    lim = sandbox.Limits(**{"cell_timeout": 5.0, "submission_timeout": 20.0, **limits})
+    student, verifier = (
+        sandbox.start(limits=lim, preload=("numpy",), role=role) for role in ("student", "verifier")
+    )
+    return execute(nb, toy, student, verifier)

@@ -1,45 +1,25 @@
-"""Do the memory limits fit: resident caps apart from the address space, and a batch that fits the machine?
-
-Before a batch starts, the workers' worst case (workers x the resident caps of a student's sandbox and its
-verifier) is compared with the memory available: fewer workers with a one-line notice, or a clear refusal,
-never the kernel's OOM killer choosing. Each sandbox's numerical libraries get a share of the cores.
+"""Does the keyword API release and self-check as nbgrader does, and size a batch to the machine (workers
+that fit the available memory, or a refusal before anything runs)?
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import TOY, TOY_SUBMISSIONS
+from conftest import TOY, TOY_SUBMISSIONS, autograder_cli
 
 from autograder import api, sandbox
-from autograder.config import load_config
 from autograder.errors import UsageError
 from autograder.sandbox import Limits, cgroups
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
 GIB = 1024**3
-
-
-def test_resident_caps_are_set_apart_from_the_address_space(tmp_path):
-    (tmp_path / "autograder.toml").write_text(
-        "[limits]\nmemory_gb = 8\nresident_gb = 1.5\nverifier_memory_gb = 4\nverifier_resident_gb = 0.5\n"
-    )
-    limits = load_config(tmp_path).limits
-    assert (limits.memory_bytes, limits.resident_bytes) == (8 * GIB, 1.5 * GIB)
-    verifier = limits.for_role("verifier")
-    assert (verifier.memory_bytes, verifier.resident_bytes) == (4 * GIB, 0.5 * GIB)
-    assert limits.worker_resident_bytes == 2 * GIB
-
-
-def test_a_file_that_sets_only_memory_gb_keeps_it_as_the_resident_cap_too(tmp_path):
-    (tmp_path / "autograder.toml").write_text("[limits]\nmemory_gb = 6\nverifier_memory_gb = 3\n")
-    limits = load_config(tmp_path).limits
-    assert limits.resident_bytes == 6 * GIB and limits.for_role("verifier").resident_bytes == 3 * GIB
-    defaults = load_config(tmp_path / "none").limits  # no autograder.toml
-    assert defaults.memory_bytes == 8 * GIB and defaults.worker_resident_bytes == 4 * GIB
-    assert Limits(memory_bytes=GIB).resident_cap == GIB  # limits built in code: the cap follows memory
 
 
 def test_workers_are_capped_to_what_the_available_memory_holds():
@@ -51,17 +31,6 @@ def test_workers_are_capped_to_what_the_available_memory_holds():
     assert api.fit_workers(4, limits, None) == (4, "")  # unknown (not Linux): as asked
     with pytest.raises(UsageError, match=r"not enough memory to grade.*lower resident_gb"):
         api.fit_workers(1, limits, 2 * GIB)
-
-
-def test_the_available_memory_is_read_from_this_machine():
-    available = cgroups.available_memory()
-    meminfo = Path("/proc/meminfo")
-    if not meminfo.exists():
-        assert available is None
-        return
-    lines = meminfo.read_text().splitlines()
-    total = next(int(line.split()[1]) * 1024 for line in lines if line.startswith("MemTotal:"))
-    assert 0 < available <= total
 
 
 def _toy_batch(target: Path, count: int) -> Path:
@@ -91,12 +60,27 @@ def test_a_batch_that_cannot_fit_one_worker_is_refused_before_anything_runs(tmp_
     assert not started and not (tmp_path / "out" / "grades.csv").exists()
 
 
-def test_a_sandbox_sizes_its_thread_pools_to_its_share_of_the_cores(monkeypatch):
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    isolation = sandbox.Isolation("strict", sandbox.default_expose())
-    runner = sandbox.start(limits=Limits(), isolation=isolation, threads=1, preload=())
-    source = f"import os; print([os.environ.get(n) for n in {sandbox.THREAD_VARIABLES!r}])"
-    execution = runner.run([(0, source)])
-    assert execution.status == "finished", execution.detail
-    assert execution.outputs[0][0]["text"].strip() == str(["1"] * len(sandbox.THREAD_VARIABLES))
-    assert api.thread_budget(1) >= api.thread_budget(2) >= 1
+def test_release_is_exactly_nbgrader_generate_assignment(tmp_path):
+    for name in ("ours", "nbgrader"):
+        (tmp_path / name / "solutions" / "toy").mkdir(parents=True)
+        shutil.copyfile(TOY / "toy.ipynb", tmp_path / name / "solutions" / "toy" / "toy.ipynb")
+        shutil.copyfile(ROOT / "nbgrader_config.py", tmp_path / name / "nbgrader_config.py")
+    done = autograder_cli("release", "toy", cwd=tmp_path / "ours")
+    assert done.returncode == 0, done.stderr
+    subprocess.run(
+        [sys.executable, "-m", "nbgrader", "generate_assignment", "toy", "--no-db", "--force"],
+        cwd=tmp_path / "nbgrader", check=True, capture_output=True,
+    )  # fmt: skip
+    ours = (tmp_path / "ours" / "assignments" / "toy" / "toy.ipynb").read_text()
+    assert ours == (tmp_path / "nbgrader" / "assignments" / "toy" / "toy.ipynb").read_text()
+    assert "BEGIN HIDDEN TESTS" not in ours and "return x * x" not in ours
+
+
+def test_check_runs_public_tests_only_and_reports_them(tmp_path):
+    shutil.copyfile(TOY_SUBMISSIONS / "partially-wrong.ipynb", tmp_path / "toy.ipynb")
+    done = autograder_cli("check", str(tmp_path / "toy.ipynb"))
+    assert done.returncode == 0, done.stdout  # the naive softmax passes the public test; hidden ones wait
+    assert "Self-check of toy.ipynb" in done.stdout and "Public tests: 5 / 5 points" in done.stdout
+    shutil.copyfile(TOY_SUBMISSIONS / "untouched.ipynb", tmp_path / "toy.ipynb")
+    done = autograder_cli("check", str(tmp_path / "toy.ipynb"))
+    assert done.returncode == 1 and "NotImplementedError" in done.stdout
