@@ -14,13 +14,14 @@ export DLCOURSE_DATA := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: venv book test lint format assignments clean help
+.PHONY: venv book test test-fast lint format assignments clean help
 
 help:
 	@echo "make book         build the HTML book into _build/html (executes every chapter, cached)"
-	@echo "make test         run the whole test suite (lint, unit tests, assignments, book checks)"
+	@echo "make test         run the whole test suite (lint, type check, unit tests, assignments, book checks)"
+	@echo "make test-fast    the same without the tests marked slow (training, book build, sandboxed batches)"
 	@echo "make assignments  regenerate assignments/ from solutions/"
-	@echo "make lint         ruff check + format check"
+	@echo "make lint         ruff check + format check + mypy"
 	@echo "make clean        remove build folders (keeps .venv)"
 
 venv: $(STAMP)
@@ -39,14 +40,18 @@ book: $(STAMP)
 
 # The suite checks the built book (pages, offline assets, a headless-browser render), so it builds it first
 # (cached: an unchanged page is not re-executed).
-test: book
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint book
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# For developers between commits: every test but those marked slow (see pyproject.toml's markers).
+test-fast: lint book
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# mypy reads its settings (packages, strictness) from pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

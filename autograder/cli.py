@@ -164,6 +164,7 @@ def grade(
             console.print(f"{done} submission(s) already graded by an earlier run (use --force to re-grade)")
 
     def on_result(result: SubmissionResult, reused: bool) -> None:
+        assert task is not None, "the batch announces its size before its first result"
         mark = "reused" if reused else str(result.status)
         if task is not None:  # on_start comes first
             progress.update(task, advance=1, last=escape(f"{result.student_id}: {mark}"))

@@ -17,6 +17,7 @@ Canvas pattern are read (size-bounded) and written under the staging folder by a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -73,6 +74,16 @@ def grade_ids_in(path: Path | None, max_bytes: int) -> frozenset[str]:
         if isinstance(grade_id, str):
             ids.add(grade_id)
     return frozenset(ids)
+
+
+def _grade_ids_under(folder: Path, name: str, *, max_bytes: int) -> frozenset[str]:
+    """The grade ids of the notebook ``name`` in a student's folder (see :func:`grade_ids_in`)."""
+    return grade_ids_in(folder / name, max_bytes)
+
+
+def _grade_ids_of_upload(paths: dict[str, Path | None], name: str, *, max_bytes: int) -> frozenset[str]:
+    """The grade ids of the upload ``name`` of an LMS download (nothing when it was not extracted)."""
+    return grade_ids_in(paths.get(name), max_bytes)
 
 
 def _pick(
@@ -170,7 +181,7 @@ def _from_student_folders(
             subs.append(Submission(_readable_id(student.name), None, problem))
             continue
         chosen, problem, notes = _pick(
-            assignment, names, lambda name, folder=folder: grade_ids_in(folder / name, max_bytes), expected
+            assignment, names, functools.partial(_grade_ids_under, folder, max_bytes=max_bytes), expected
         )
         notebook = folder / chosen if chosen else None
         if notebook is not None and notebook.is_symlink():
@@ -192,7 +203,7 @@ def _group_canvas(
         names = [upload for _meta, upload, _path, _problem in files]
         paths = {upload: path for _meta, upload, path, problem in files if not problem}
         chosen, problem, notes = _pick(
-            assignment, names, lambda name, paths=paths: grade_ids_in(paths.get(name), max_bytes), expected
+            assignment, names, functools.partial(_grade_ids_of_upload, paths, max_bytes=max_bytes), expected
         )
         notebook = None
         if chosen is not None:

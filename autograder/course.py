@@ -40,7 +40,8 @@ def layout(assignment: str | Path, submissions: Path, *, root: Path) -> tuple[tu
     """
     candidate = Path(assignment)
     if candidate.suffix == ".ipynb" and candidate.is_file():
-        folder, notebooks = candidate.parent.resolve(), (candidate.stem,)
+        folder = candidate.parent.resolve()
+        notebooks: tuple[str, ...] = (candidate.stem,)
     else:
         folder = resolve_folder(assignment, root=root)
         names = notebooks_in(folder)

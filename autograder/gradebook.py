@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from autograder.errors import UsageError
 from autograder.results import Grading, Status, SubmissionResult
@@ -76,7 +77,10 @@ def schema_version() -> str:
     from alembic.script import ScriptDirectory
     from nbgrader.dbutil import ALEMBIC_DIR
 
-    return ScriptDirectory(ALEMBIC_DIR).get_current_head()
+    head = ScriptDirectory(ALEMBIC_DIR).get_current_head()
+    if head is None:
+        raise RuntimeError(f"nbgrader ships no database migrations in {ALEMBIC_DIR}")
+    return head
 
 
 def _create(folder: Path) -> None:
@@ -165,7 +169,7 @@ def record(
     return skipped
 
 
-def _record_student(gb, where: Place, result: SubmissionResult) -> None:
+def _record_student(gb: Any, where: Place, result: SubmissionResult) -> None:
     from nbgrader.api import MissingEntry
 
     first, last = (result.lms.name, "") if result.lms else ("", "")
@@ -182,7 +186,7 @@ def _record_student(gb, where: Place, result: SubmissionResult) -> None:
     gb.db.commit()
 
 
-def _mirror_notebook(gb, submission, where: Place) -> None:
+def _mirror_notebook(gb: Any, submission: Any, where: Place) -> None:
     """Give ``submission`` its copy of the notebook's cells if it has none yet.
 
     nbgrader's ``add_submission`` mirrors the notebooks the assignment has at that moment; a notebook

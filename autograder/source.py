@@ -18,12 +18,16 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 from nbformat import NotebookNode
 
 from autograder.config import GradingConfig, load_config
 from autograder.errors import UsageError
+
+if TYPE_CHECKING:
+    from traitlets.config import Config
 
 _MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 
@@ -139,7 +143,7 @@ def resolve_folder(assignment: str | Path, *, root: Path | None = None) -> Path:
     )
 
 
-def _nbgrader_config(root: Path):
+def _nbgrader_config(root: Path) -> Config:
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
@@ -171,7 +175,7 @@ def execute_timeout(root: Path) -> float | None:
     return float(value) if value > 0 else float("inf")
 
 
-def _preprocess(nb: NotebookNode, steps: list, config) -> NotebookNode:
+def _preprocess(nb: NotebookNode, steps: list, config: Config) -> NotebookNode:
     resources: dict = {"nbgrader": {}}
     for step in steps:
         nb, resources = step(config=config).preprocess(nb, resources)
@@ -181,7 +185,7 @@ def _preprocess(nb: NotebookNode, steps: list, config) -> NotebookNode:
 AUTOTEST = "AUTOTEST"
 
 
-def _instantiate_tests(source: NotebookNode, folder: Path, root: Path, config) -> NotebookNode:
+def _instantiate_tests(source: NotebookNode, folder: Path, root: Path, config: Config) -> NotebookNode:
     """Expand AUTOTEST directives with nbgrader's own ``InstantiateTests``, as ``generate_assignment`` does.
 
     nbgrader runs the instructor's source notebook in a Jupyter kernel to learn each tested value's type,

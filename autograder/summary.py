@@ -14,9 +14,13 @@ import html
 import io
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from autograder.results import Status, SubmissionResult
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 FILE = "summary.html"
 POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -28,7 +32,7 @@ STYLE = (
 )
 
 
-def _png(draw, alt: str) -> str:
+def _png(draw: Callable[[Axes], None], alt: str) -> str:
     """An ``<img>`` of the figure ``draw(axes)`` makes, as a PNG data address (no pyplot, no global state)."""
     from matplotlib.figure import Figure
 
@@ -80,7 +84,7 @@ def render(assignment: str, results: Sequence[SubmissionResult]) -> str:
     scores = Counter(r.total for r in graded)
     if scores:
 
-        def histogram(ax) -> None:
+        def histogram(ax: Axes) -> None:
             xs = sorted(scores)
             ax.bar([f"{x:g}" for x in xs], [scores[x] for x in xs], color="#4477aa")
             ax.set_xlabel(f"autograded score (of {max_total:g})")
@@ -105,7 +109,7 @@ def render(assignment: str, results: Sequence[SubmissionResult]) -> str:
     ]
     if rates:
 
-        def bars(ax) -> None:
+        def bars(ax: Axes) -> None:
             ax.barh([g for g, _, _ in rates][::-1], [100 * p / n for _, p, n in rates][::-1], color="#228833")
             ax.set_xlim(0, 100)
             ax.set_xlabel("% of graded submissions passing")

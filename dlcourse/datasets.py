@@ -202,7 +202,9 @@ def load_imdb(
     )
 
 
-def _remove_long(maxlen: int, seqs: list[list[int]], labels: np.ndarray):
+def _remove_long(
+    maxlen: int, seqs: list[list[int]], labels: np.ndarray
+) -> tuple[list[list[int]], np.ndarray]:
     keep = [i for i, x in enumerate(seqs) if len(x) < maxlen]
     return [seqs[i] for i in keep], labels[keep]
 

@@ -9,9 +9,13 @@ matplotlib patches and text only (no image files), so they render when a page ex
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
 __all__ = [
     "constrained_optimum",
@@ -41,7 +45,7 @@ def plot_history(
     metrics: Sequence[str] = ("loss",),
     axes: Sequence[Any] | None = None,
     title: str | None = None,
-):
+) -> Figure:
     """Plot training and validation curves, one panel per metric, epochs numbered from 1.
 
     Args:
@@ -60,12 +64,12 @@ def plot_history(
     if missing:
         raise KeyError(f"metrics {missing} not in history (it has {sorted(data)})")
     if axes is None:
-        fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.2), squeeze=False)
-        axes = list(axes[0])
+        fig, grid = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.2), squeeze=False)
+        panels = list(grid[0])
     else:
-        axes = list(axes)
-        fig = axes[0].figure
-    for ax, metric in zip(axes, metrics, strict=True):
+        panels = list(axes)
+        fig = panels[0].figure
+    for ax, metric in zip(panels, metrics, strict=True):
         epochs = np.arange(1, len(data[metric]) + 1)
         ax.plot(epochs, data[metric], "o-", ms=3, label=f"training {metric}")
         if f"val_{metric}" in data:
@@ -86,7 +90,7 @@ def show_images(
     ncols: int = 8,
     cmap: str = "gray_r",
     size: float = 1.2,
-):
+) -> Figure:
     """Show a grid of images with optional labels (and predictions, red where they differ).
 
     Args:
@@ -208,7 +212,7 @@ def _column(n: int, x: float, spacing: float) -> list[tuple[float, float]]:
     return [(x, top - i * spacing) for i in range(n)]
 
 
-def draw_perceptron(ax=None, input_names: Sequence[str] = ("x_1", "x_2")):
+def draw_perceptron(ax: Any = None, input_names: Sequence[str] = ("x_1", "x_2")) -> Figure:
     """Draw one unit: inputs, weights, the bias, ``z = w^T x + b``, the sigmoid and ``p``.
 
     Used in ``book/01_perceptron`` (the unit of the chapter, labelled as in its formulas
@@ -270,14 +274,14 @@ def weight_label(layer: int, k: int, j: int, units_out: int) -> str:
 
 def draw_network(
     sizes: Sequence[int] = (2, 3, 1),
-    ax=None,
+    ax: Any = None,
     *,
     weight_labels: bool = True,
     highlight: Sequence[tuple[int, int, int]] = (),
     dropped: Sequence[tuple[int, int]] = (),
     input_name: str = "X",
     title: str | None = None,
-):
+) -> Figure:
     """Draw a dense network: one column of units per layer, an arrow per weight ``w^{[l]}_{kj}``.
 
     Used in ``book/02_mlp`` and ``book/03_backprop`` (the one-hidden-layer network of their formulas, with
@@ -462,7 +466,7 @@ def plot_penalty_geometry(
     curvature: Sequence[float] = (1.0, 1.5),
     radius: float = 1.0,
     axes: Sequence[Any] | None = None,
-):
+) -> Figure:
     """Loss contours with the L2 disc and the L1 diamond, and where the constrained optimum lands.
 
     Used in ``book/07_regularization`` beside the measured weight histograms: the contours of a
@@ -481,15 +485,13 @@ def plot_penalty_geometry(
     import matplotlib.pyplot as plt
     from matplotlib.patches import Circle, Polygon
 
-    if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
-    axes = list(axes)
-    fig = axes[0].figure
+    panels = list(plt.subplots(1, 2, figsize=(9, 4.2))[1] if axes is None else axes)
+    fig = panels[0].figure
     lim = 2.4
     g = np.linspace(-lim, lim, 301)
     W1, W2 = np.meshgrid(g, g)
     loss = curvature[0] * (W1 - center[0]) ** 2 + curvature[1] * (W2 - center[1]) ** 2
-    for ax, penalty in zip(axes, ("l2", "l1"), strict=True):
+    for ax, penalty in zip(panels, ("l2", "l1"), strict=True):
         best = constrained_optimum(center, curvature, penalty, radius)
         level = curvature[0] * (best[0] - center[0]) ** 2 + curvature[1] * (best[1] - center[1]) ** 2
         ax.contour(
@@ -497,7 +499,7 @@ def plot_penalty_geometry(
         )
         ax.contour(W1, W2, loss, levels=[level], colors="C0", linewidths=1.6)
         if penalty == "l2":
-            region = Circle((0, 0), radius, fc="C1", ec="C1", alpha=0.35, lw=1.5)
+            region: Patch = Circle((0, 0), radius, fc="C1", ec="C1", alpha=0.35, lw=1.5)
             name = r"L2: disc $w_1^2 + w_2^2 \leq t^2$"
         else:
             r = radius

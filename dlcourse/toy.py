@@ -8,9 +8,12 @@ shape ``(n, 2)`` (float64) and ``y`` of shape ``(n,)`` holding the labels 0 and 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["make_blobs", "make_moons", "make_xor", "plot_decision_boundary"]
 
@@ -94,7 +97,7 @@ def plot_decision_boundary(
     title: str | None = None,
     resolution: int = 200,
     margin: float = 0.5,
-):
+) -> Axes:
     """Shade a classifier's probability of class 1 over the plane, draw its 0.5 contour and the data.
 
     Args:

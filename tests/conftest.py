@@ -1,10 +1,12 @@
-"""Shared fixtures: where the real course data lives, and a guard that it is never written."""
+"""Shared fixtures: where the real course data lives (and a guard that it is never written), a headless
+browser, the toy assignment of the grader's tests and a graded batch of it."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -105,11 +107,31 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
-# --- a small graded batch of the toy assignment (correct, untouched, partially wrong, not JSON) ---------
+# --- the toy assignment (tests/fixtures/autograder, made by its build.py) and its scenario submissions --
 
-TOY = ROOT / "tests" / "fixtures" / "autograder" / "source" / "toy"
-TOY_SUBMISSIONS = ROOT / "tests" / "fixtures" / "autograder" / "submissions"
+TOY_FIXTURES = ROOT / "tests" / "fixtures" / "autograder"
+TOY = TOY_FIXTURES / "source" / "toy"
+TOY_SUBMISSIONS = TOY_FIXTURES / "submissions"
 TOY_STUDENTS = ("correct", "untouched", "partially-wrong", "not-json")
+
+
+@pytest.fixture(scope="session")
+def toy():
+    """The toy assignment as the grader loads it (source and release notebooks, grade ids, hidden lines)."""
+    from autograder.source import load_assignment
+
+    return load_assignment(TOY)
+
+
+def toy_students(folder: Path, scenarios: Iterable[str]) -> Path:
+    """``folder/<scenario>/toy.ipynb`` for each scenario of ``TOY_SUBMISSIONS``: a submissions folder."""
+    for scenario in scenarios:
+        (folder / scenario).mkdir(parents=True)
+        shutil.copyfile(TOY_SUBMISSIONS / f"{scenario}.ipynb", folder / scenario / "toy.ipynb")
+    return folder
+
+
+# --- a small graded batch of the toy assignment (correct, untouched, partially wrong, not JSON) ---------
 
 
 def autograder_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = 240):
@@ -123,13 +145,20 @@ def autograder_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeou
     )  # fmt: skip
 
 
+def autograder_in_process(*args: str):
+    """Run ``autograder ARGS`` in this process through click's test runner; for usage errors and exit codes
+    (a real process is needed only where signals, a kill or the sandbox's start-up matter)."""
+    from click.testing import CliRunner
+
+    from autograder import cli
+
+    return CliRunner().invoke(cli.main, list(args))
+
+
 @pytest.fixture(scope="session")
 def toy_batch(tmp_path_factory) -> Path:
     """A graded output folder of four toy submissions; copy it before changing anything in it."""
-    subs = tmp_path_factory.mktemp("toy-subs")
-    for student in TOY_STUDENTS:
-        (subs / student).mkdir()
-        shutil.copyfile(TOY_SUBMISSIONS / f"{student}.ipynb", subs / student / "toy.ipynb")
+    subs = toy_students(tmp_path_factory.mktemp("toy-subs"), TOY_STUDENTS)
     out = tmp_path_factory.mktemp("toy-graded") / "out"
     done = autograder_cli("grade", str(TOY), str(subs), "--out", str(out))
     assert done.returncode == 1, done.stderr  # not-json fails
@@ -142,6 +171,27 @@ def toy_out(toy_batch, tmp_path) -> Path:
     target = tmp_path / "out"
     shutil.copytree(toy_batch, target)
     return target
+
+
+def read_toy(toy, scenario: str):
+    """The fixture submission ``scenario`` as the grader reads it (a notebook node)."""
+    from autograder.steps.read import read_notebook
+
+    return read_notebook(TOY_SUBMISSIONS / f"{scenario}.ipynb", max_bytes=toy.config.max_notebook_bytes)[0]
+
+
+def run_toy(toy, scenario: str, **limits):
+    """``scenario`` restored, then run in a student's and a verifier's sandbox: ``(executed, execution)``."""
+    from autograder import sandbox
+    from autograder.steps.execute import execute
+    from autograder.steps.restore import restore
+
+    nb, _ = restore(read_toy(toy, scenario), toy)
+    lim = sandbox.Limits(**{"cell_timeout": 5.0, "submission_timeout": 20.0, **limits})
+    student, verifier = (
+        sandbox.start(limits=lim, preload=("numpy",), role=role) for role in ("student", "verifier")
+    )
+    return execute(nb, toy, student, verifier)
 
 
 # --- nbgrader's formgrader, started headless on a prepared output folder ------------------------------

@@ -248,10 +248,6 @@ def graded(tmp_path_factory, data_dir):
     return grade
 
 
-def _homework_params():
-    return [pytest.param(hw, marks=pytest.mark.slow) if hw in KERAS_HOMEWORKS else hw for hw in HOMEWORKS]
-
-
 def _autograded_max(homework: str) -> float:
     return sum(
         points for points, by_hand in _graded_cells(_notebook("solutions", homework)).values() if not by_hand
@@ -355,7 +351,8 @@ def test_book_page_links_the_student_notebook_and_states_its_points(homework):
 
 
 # ----------------------------------------------------------------------------- grading with the autograder
-@pytest.mark.parametrize("homework", _homework_params())
+@pytest.mark.slow
+@pytest.mark.parametrize("homework", HOMEWORKS)
 def test_solution_scores_full_autograded_marks(homework, graded):
     result = graded(homework)
     row, cells = result.rows[SOLUTION], result.cells[SOLUTION]
@@ -371,7 +368,8 @@ def test_solution_scores_full_autograded_marks(homework, graded):
             assert cell["points"] == points and cell["passed"], f"{grade_id}: {cell['message']}"
 
 
-@pytest.mark.parametrize("homework", _homework_params())
+@pytest.mark.slow
+@pytest.mark.parametrize("homework", HOMEWORKS)
 def test_untouched_student_notebook_scores_zero(homework, graded):
     result = graded(homework)
     row, cells = result.rows[UNTOUCHED], result.cells[UNTOUCHED]
@@ -382,13 +380,9 @@ def test_untouched_student_notebook_scores_zero(homework, graded):
     assert row["manual_pending"] == "0", "an unanswered question needs no grader"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
-    ("homework", "scenario"),
-    [
-        pytest.param(hw, scenario, marks=[pytest.mark.slow] if hw in KERAS_HOMEWORKS else [])
-        for hw, scenarios in EXPECTED.items()
-        for scenario in scenarios
-    ],
+    ("homework", "scenario"), [(hw, scenario) for hw, scenarios in EXPECTED.items() for scenario in scenarios]
 )
 def test_wrong_submission_loses_exactly_the_right_cells_with_a_helpful_message(homework, scenario, graded):
     result = graded(homework)
@@ -408,6 +402,7 @@ def test_wrong_submission_loses_exactly_the_right_cells_with_a_helpful_message(h
     assert float(row["score"]) == _autograded_max(homework) - lost
 
 
+@pytest.mark.slow
 def test_hw1_answered_with_the_books_code_gets_full_points_for_those_quantities(graded):
     """Is reusing the book's code ever penalized by a convention (weight layout, where the 1/n lives)?
 
@@ -437,7 +432,8 @@ def test_hw1_source_passes_nbgrader_validate(tmp_path):
     assert "Success! Your notebook passes all the tests." in done.stdout, done.stdout
 
 
-@pytest.mark.parametrize("homework", _homework_params())
+@pytest.mark.slow
+@pytest.mark.parametrize("homework", HOMEWORKS)
 def test_nbgrader_scoring_rule_gives_every_executed_notebook_the_same_scores(homework, graded):
     """nbgrader's ``determine_grade`` on each notebook the autograder ran agrees with its scores.
 
@@ -460,6 +456,7 @@ def test_nbgrader_scoring_rule_gives_every_executed_notebook_the_same_scores(hom
         assert by_nbgrader == ours, student
 
 
+@pytest.mark.slow
 def test_plain_nbgrader_autograde_gives_hw1_the_autograders_scores(graded, tmp_path):
     """The same hw1 submissions graded by ``nbgrader autograde`` in a temporary course: same cell scores."""
     from nbgrader.api import Gradebook

@@ -331,7 +331,6 @@ def _open_in_mode(browser, page_file: Path, mode: str) -> None:
     assert browser.execute_script("return document.documentElement.dataset.theme") == mode
 
 
-@pytest.mark.slow  # axe-core's colour-contrast checks take seconds per page on a busy 2-core machine
 @pytest.mark.parametrize("mode", ["light", "dark"])
 @pytest.mark.parametrize("page", [*PAGES, "search", "genindex"])  # every page the build writes
 def test_page_has_no_serious_accessibility_violations(html_dir, browser, page, mode):

@@ -57,7 +57,6 @@ def test_out_of_range_words_are_refused(encode, bad: list[list[int]]) -> None:
         encode(bad, num_words=6)
 
 
-@pytest.mark.slow
 def test_real_imdb_reviews_encode_identically(data_dir) -> None:
     from dlcourse.datasets import load_imdb
 

@@ -29,7 +29,7 @@ from typing import Any
 from autograder import reports
 from autograder.errors import UsageError
 from autograder.platforms import Settings, grade_upload, has_hidden_tests, write_kit
-from autograder.results import Status, SubmissionResult
+from autograder.results import CellResult, Status, SubmissionResult
 from autograder.source import Assignment
 
 SETUP_SH = """\
@@ -105,7 +105,7 @@ def write_zip(
     return target
 
 
-def _test(cell, assignment: Assignment, settings: Settings) -> dict[str, Any]:
+def _test(cell: CellResult, assignment: Assignment, settings: Settings) -> dict[str, Any]:
     if cell.manual:
         return {
             "name": cell.grade_id, "score": 0.0, "max_score": 0.0, "visibility": "visible",

@@ -136,7 +136,7 @@ def results(result: SubmissionResult) -> dict[str, Any]:
                 }
             )
     score = result.total / result.max_total if result.max_total else 0.0
-    payload = {
+    payload: dict[str, Any] = {
         "gradable": True,
         "score": min(1.0, max(0.0, score)),
         "message": f"Autograded: {result.total:g} / {result.max_total:g} points.",

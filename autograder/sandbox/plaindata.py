@@ -79,7 +79,7 @@ class Unsupported:
         self._refuse()
 
     __call__ = __getitem__ = __iter__ = __len__ = __bool__ = __float__ = __int__ = _refuse
-    __eq__ = __lt__ = __le__ = __gt__ = __ge__ = __add__ = __sub__ = __mul__ = __truediv__ = _refuse  # type: ignore[assignment]
+    __eq__ = __lt__ = __le__ = __gt__ = __ge__ = __add__ = __sub__ = __mul__ = __truediv__ = _refuse
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
@@ -708,9 +708,9 @@ class Decoder:
         if tag == "__npscalar__":
             return self._array(body)[()]
         if tag == "__objarray__":
-            items = [self.decode(v, depth + 1) for v in tree["items"]]
-            out = np.empty(len(items), dtype=object)
-            for i, item in enumerate(items):
+            elements = [self.decode(v, depth + 1) for v in tree["items"]]
+            out = np.empty(len(elements), dtype=object)
+            for i, item in enumerate(elements):
                 out[i] = item
             return out.reshape(tuple(body))
         if tag == "__sparse__":

@@ -68,6 +68,7 @@ import sys
 import traceback
 import types
 from pathlib import Path
+from typing import Any, cast
 
 _STREAM_CAP = 200_000  # characters kept per stream per cell; the parent's limit-output step trims further
 
@@ -142,6 +143,8 @@ def _make_shell():
     from IPython.core.interactiveshell import InteractiveShell
 
     class Hook(DisplayHook):
+        _pending: tuple[Any, dict] | None = None
+
         def start_displayhook(self) -> None:
             self._pending = None
 
@@ -159,7 +162,8 @@ def _make_shell():
                         "output_type": "execute_result",
                         "data": _jsonable(data),
                         "metadata": metadata,
-                        "execution_count": self.shell.execution_count,
+                        # the shell that owns this hook (typed Optional by IPython's traits)
+                        "execution_count": self.shell.execution_count,  # type: ignore[union-attr]
                     }
                 )
             self._pending = None
@@ -191,8 +195,9 @@ def _make_shell():
             )
 
     shell = Shell.instance(colors="NoColor", history_length=0, cache_size=0)
-    shell.history_manager.enabled = False
-    shell.system = _piped_system(shell)
+    if shell.history_manager is not None:
+        shell.history_manager.enabled = False
+    shell.system = _piped_system(shell)  # type: ignore[method-assign]  # IPython's hook for ``!cmd``
     return shell
 
 
@@ -379,7 +384,7 @@ class _StandIn:
     __call__ = __getattr__ = __getitem__ = __iter__ = __len__ = __bool__ = __setattr__ = _fail
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __matmul__ = _fail
     __eq__ = __lt__ = __gt__ = __contains__ = __float__ = __int__ = __index__ = _fail
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as a value that cannot be used must be
 
     def __repr__(self) -> str:
         return "<a value a test bound that the autograder cannot pass here>"
@@ -547,7 +552,7 @@ class _Verifier:
         self.namespace = _Namespace(self)
         self.next_id = 0
         self.models = plaindata.ModelAllowList()  # until the grader sends the assignment's: no model
-        self.keras_state = None  # Keras's settings and random state after the set-up (see _serve_verifier)
+        self.keras_state: Any = None  # Keras settings and random state after the set-up (_serve_verifier)
 
     def _refer(self, value) -> int:
         if isinstance(value, _Remote):
@@ -588,7 +593,9 @@ class _Verifier:
             last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
             exec(compile(tree, name, "exec"), self.namespace)
             if last is not None:
-                value = eval(compile(ast.Expression(last.value), name, "eval"), self.namespace)
+                value = eval(
+                    compile(ast.Expression(cast(ast.Expr, last).value), name, "eval"), self.namespace
+                )
                 if value is not None:
                     RECORDER.outputs.append(
                         {

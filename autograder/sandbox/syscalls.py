@@ -39,6 +39,7 @@ import os
 import platform
 import sys
 from types import ModuleType
+from typing import Any
 
 DENIED = (
     # namespaces (clone and clone3: see build)
@@ -96,7 +97,7 @@ def _personality_rules(seccomp: ModuleType) -> list[tuple]:
     return [seccomp.Arg(0, seccomp.MASKED_EQ, mask, value) for mask, value in rules]
 
 
-def build(seccomp: ModuleType):
+def build(seccomp: ModuleType) -> Any:
     """The filter (not loaded yet): allow by default, refuse what the module docstring lists.
 
     Args:

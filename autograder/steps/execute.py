@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import copy
+from typing import cast
 
 import nbformat
 from nbformat import NotebookNode
@@ -70,7 +71,7 @@ def clean_outputs(outputs: list) -> list[NotebookNode]:
     cleaned, dropped = [], False
     for output in outputs:
         if _valid_output(output):
-            node = dict(_clean(output))
+            node = dict(cast("dict", _clean(output)))  # a valid output is a dict, and stays one
             if node["output_type"] == "execute_result":
                 node.setdefault("execution_count", None)
             if node["output_type"] in ("display_data", "execute_result"):
@@ -103,7 +104,7 @@ def _statements(source: str) -> str:
 
 def prelude(assignment: Assignment) -> str:
     """What the verifier runs before the tests: the source notebook's set-up imports and definitions."""
-    roles = {spec.grade_id: spec.role for spec in assignment.specs}
+    roles: dict[str | None, str] = {spec.grade_id: spec.role for spec in assignment.specs}
     parts = [
         _statements(cell.source)
         for cell in assignment.master.cells

@@ -91,9 +91,9 @@ def restore(nb: NotebookNode, assignment: Assignment) -> tuple[NotebookNode, lis
     loose = [c for cells in following.values() for c in cells]
     matched = _match_by_content(missing, loose, assignment)
     for grade_id, cell in matched.items():
-        for cells in following.values():
-            if any(c is cell for c in cells):
-                cells[:] = [c for c in cells if c is not cell]
+        for group in following.values():
+            if any(c is cell for c in group):
+                group[:] = [c for c in group if c is not cell]
         by_id[grade_id] = cell
         notes.append(
             f"answer cell {grade_id!r} had lost its grading information (pasted into a new notebook?); it "

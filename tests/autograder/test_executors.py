@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 HW = "hw1_backprop"
 SLOW, SLOW_SECONDS = "student-slow", 6
@@ -212,6 +212,7 @@ def rows(out: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_a_dask_cluster_gives_every_student_the_local_grades(cluster, batch, tmp_path):
     subs, kinds, local = batch
     run = grade_on(cluster, subs, tmp_path / "out")
@@ -225,6 +226,7 @@ def test_a_dask_cluster_gives_every_student_the_local_grades(cluster, batch, tmp
     assert sorted(p.stem for p in (tmp_path / "out" / ".state").glob("*.json")) == sorted(kinds)
 
 
+@pytest.mark.slow
 def test_a_rerun_on_the_cluster_reuses_finished_students(cluster, batch, tmp_path):
     subs, kinds, local = batch
     shutil.copytree(local, tmp_path / "out")  # finished by the local pool: same fingerprints
@@ -237,6 +239,7 @@ def test_a_rerun_on_the_cluster_reuses_finished_students(cluster, batch, tmp_pat
     assert students(tmp_path / "out") == students(local)
 
 
+@pytest.mark.slow
 def test_killing_a_worker_mid_batch_still_grades_everyone_exactly_once(cluster, batch, tmp_path):
     subs, kinds, local = batch
     run = grade_on(cluster, subs, tmp_path / "out")

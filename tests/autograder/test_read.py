@@ -7,11 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import TOY_SUBMISSIONS, read_toy
 
 from autograder.errors import SubmissionError
-from autograder.steps.read import read_notebook
+from autograder.steps.read import check_structure, read_notebook
 
-CORRECT = Path(__file__).resolve().parent / "fixtures" / "autograder" / "submissions" / "correct.ipynb"
+CORRECT = TOY_SUBMISSIONS / "correct.ipynb"
 EXCEPTION_NAMES = re.compile(r"\b\w*(Error|Exception)\b|Traceback|internal error")
 
 
@@ -172,3 +173,29 @@ def test_what_grading_does_not_use_is_dropped_not_judged(tmp_path):
     assert all(cell.get("outputs", []) == [] for cell in nb.cells)
     ids = [cell.id for cell in nb.cells]
     assert len(set(ids)) == len(ids) and all(re.fullmatch(r"[A-Za-z0-9_-]+", i) for i in ids)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "reason"),
+    [
+        ("not-json", "not a notebook: invalid JSON"),
+        ("empty-file", "empty file (0 bytes)"),
+        ("wrong-nbformat", "wrong notebook format: nbformat 3"),
+        ("invalid-notebook", "not a valid notebook"),
+    ],
+)
+def test_malformed_files_are_refused_with_a_reason(toy, scenario, reason):
+    with pytest.raises(SubmissionError, match=re.escape(reason)):
+        read_toy(toy, scenario)
+
+
+def test_huge_file_is_refused_before_reading(toy, tmp_path):
+    huge = tmp_path / "huge-file.ipynb"
+    huge.write_bytes(b" " * (toy.config.max_notebook_bytes + 1))
+    with pytest.raises(SubmissionError, match=r"file too large: 1\.0 MB > 1\.0 MB limit"):
+        read_notebook(huge, max_bytes=toy.config.max_notebook_bytes)
+
+
+def test_duplicated_grade_ids_are_refused(toy):
+    with pytest.raises(SubmissionError, match="duplicated grade id"):
+        check_structure(read_toy(toy, "duplicated-grade-id"), toy)

@@ -21,6 +21,7 @@ import platform
 import shutil
 import site
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -29,14 +30,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import TOY, TOY_FIXTURES, toy_students
 
 from autograder import api, sandbox
 from autograder.errors import UsageError
 from autograder.sandbox import syscalls
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = ROOT / "tests" / "fixtures" / "hostile"
-TOY_FIXTURES = ROOT / "tests" / "fixtures" / "autograder"
 SCENARIOS = sorted(p.stem for p in HOSTILE.glob("*.ipynb"))
 FORGERIES = sorted(p.stem for p in HOSTILE.glob("verdict-*.ipynb"))
 MARKER = "autograder-hostile"
@@ -55,14 +56,6 @@ def _load_build():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _toy_source() -> Path:
-    """The toy assignment's source folder (generated, not committed: built here when missing)."""
-    folder = TOY_FIXTURES / "source" / "toy"
-    if not folder.is_dir():
-        _load_build()._toy_build().build()
-    return folder
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -131,15 +124,13 @@ def batch(tmp_path_factory):
     build = _load_build()
     toy = build._toy_build()
     source = tmp_path_factory.mktemp("source") / "toy"
-    shutil.copytree(_toy_source(), source)
+    shutil.copytree(TOY, source)
     (source / "autograder.toml").write_text(LIMITS)
     subs = tmp_path_factory.mktemp("hostile-subs")
     for scenario in SCENARIOS:
         (subs / scenario).mkdir()
         shutil.copyfile(HOSTILE / f"{scenario}.ipynb", subs / scenario / "toy.ipynb")
-    for scenario in ("correct", "untouched"):
-        (subs / scenario).mkdir()
-        shutil.copyfile(TOY_FIXTURES / "submissions" / f"{scenario}.ipynb", subs / scenario / "toy.ipynb")
+    toy_students(subs, ("correct", "untouched"))
     before = _digest(subs)
     server = _SolutionServer(build.PORT, "\n\n".join(toy.CORRECT[k] for k in ("square", "softmax")))
     out = tmp_path_factory.mktemp("hostile-graded") / "out"
@@ -162,6 +153,7 @@ def test_fixtures_are_what_the_factory_builds():
     assert _load_build().build(check=True) == [], "run: python tests/fixtures/hostile/build.py"
 
 
+@pytest.mark.slow
 def test_every_hostile_notebook_scores_exactly_what_a_blank_one_scores(batch):
     grades = batch["grades"]
     assert batch["done"].returncode == 0, batch["done"].stderr
@@ -174,18 +166,16 @@ def test_every_hostile_notebook_scores_exactly_what_a_blank_one_scores(batch):
 
 
 @pytest.mark.parametrize("scenario", [f for f in FORGERIES if f != "verdict-forged-messages"])
-def test_each_forgery_would_pass_every_test_if_tests_ran_in_the_students_process(scenario):
+def test_each_forgery_would_pass_every_test_if_tests_ran_in_the_students_process(scenario, toy):
     """The forgeries are real: run the test cells in the student's own process and each earns full marks.
 
     (The batch above shows that with the verifier the same notebooks score what a blank one scores.
     ``verdict-forged-messages`` is left out: the result channel's protocol refuses it on its own.)
     """
-    from autograder.source import load_assignment
     from autograder.steps.read import read_notebook
     from autograder.steps.restore import restore
     from autograder.steps.score import score
 
-    toy = load_assignment(_toy_source())
     restored, _ = restore(read_notebook(HOSTILE / f"{scenario}.ipynb", max_bytes=10**7)[0], toy)
     code = [(i, c.source) for i, c in enumerate(restored.cells) if c.cell_type == "code"]
     isolation = sandbox.Isolation("strict", sandbox.default_expose())
@@ -208,6 +198,7 @@ def _printed_json(out: Path, student: str) -> dict[str, dict]:
     return {line["call"]: line for line in lines}
 
 
+@pytest.mark.slow
 def test_every_system_call_the_filter_refuses_answers_eperm_in_the_notebook_and_in_its_child(batch):
     """Does each refused kernel interface answer EPERM to the notebook's process and to a child it forked?"""
     if platform.machine() != "x86_64":
@@ -315,7 +306,7 @@ def test_without_libseccomp_strict_mode_refuses_and_warn_mode_says_so(monkeypatc
     assert why == (None, "the Python package no_such_seccomp_binding is not installed")
     monkeypatch.setattr(sandbox.isolation, "probe_filter", lambda: why)
     with pytest.raises(UsageError, match="cannot filter student code's system calls: the Python") as info:
-        api.grade(_toy_source(), tmp_path, out=tmp_path / "out")
+        api.grade(TOY, tmp_path, out=tmp_path / "out")
     assert "apt install libseccomp2" in str(info.value) and "pip install -r requirements" in str(info.value)
     assert not (tmp_path / "out").exists()
     assert _run_filtered("warn").split()[0] == "0"  # namespaces, but no filter
@@ -329,6 +320,7 @@ def test_the_benchmark_switch_never_turns_the_filter_off_silently(monkeypatch, c
     assert f"WITHOUT the system-call filter ({sandbox.UNFILTERED_BENCHMARK} is set)" in capfd.readouterr().err
 
 
+@pytest.mark.slow
 def test_time_and_crash_limits_are_reported_as_reasons(batch):
     grades = batch["grades"]
     assert "a cell exceeded the 4 s limit per cell" in grades["resources-fork-bomb"]["reason"]
@@ -338,10 +330,12 @@ def test_time_and_crash_limits_are_reported_as_reasons(batch):
     assert "wrote something unreadable on the grader's result channel" in flood
 
 
+@pytest.mark.slow
 def test_no_connection_reached_the_loopback_server(batch):
     assert batch["server"].connections == 0
 
 
+@pytest.mark.slow
 def test_no_submission_or_result_was_changed_and_nothing_was_planted(batch):
     assert _digest(batch["subs"]) == batch["before"]
     assert _planted_files() == []
@@ -352,6 +346,7 @@ def test_no_submission_or_result_was_changed_and_nothing_was_planted(batch):
     )
 
 
+@pytest.mark.slow
 def test_no_process_outlives_its_grading(batch):
     assert _hostile_processes() == []
 
@@ -361,17 +356,15 @@ def test_strict_mode_refuses_where_namespaces_are_missing(monkeypatch, tmp_path)
         sandbox.isolation, "probe", lambda: (None, "unshare: unshare failed: Operation not permitted")
     )
     with pytest.raises(UsageError, match="cannot isolate student code: unshare"):
-        api.grade(_toy_source(), tmp_path, out=tmp_path / "out")
+        api.grade(TOY, tmp_path, out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_warn_mode_grades_without_namespaces_and_says_so(monkeypatch, tmp_path, capfd):
     monkeypatch.setattr(sandbox.isolation, "probe", lambda: (None, "no user namespaces"))
-    (tmp_path / "subs" / "correct").mkdir(parents=True)
-    shutil.copyfile(
-        TOY_FIXTURES / "submissions" / "correct.ipynb", tmp_path / "subs" / "correct" / "toy.ipynb"
-    )
-    report = api.grade(_toy_source(), tmp_path / "subs", out=tmp_path / "out", sandbox_mode="warn")
+    toy_students(tmp_path / "subs", ("correct",))
+    report = api.grade(TOY, tmp_path / "subs", out=tmp_path / "out", sandbox_mode="warn")
     assert report.results[0].total == 5
     assert "WARNING: autograder: student code runs WITHOUT a sandbox (no namespaces: no user namespaces)" in (
         capfd.readouterr().err
@@ -466,41 +459,96 @@ AS_USER = [  # what an instructor's laptop run can defend against without root (
 ]  # fmt: skip
 
 
+# Run as root in a private mount namespace: covers each folder FOLDERS names (one other users may not
+# enter) with a tmpfs of mode 755 holding bind mounts of its entries, then runs COMMAND. Same paths, same
+# files, now reachable; nothing changes outside the namespace, which ends with COMMAND.
+REACHABLE = """
+import json, os, subprocess, sys, tempfile
+folders, staging, command = json.loads(sys.argv[1])
+for folder in folders:
+    stage = tempfile.mkdtemp(dir=staging)
+    subprocess.run(["mount", "--bind", folder, stage], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755", "reachable", folder], check=True)
+    for name in os.listdir(stage):
+        source, target = os.path.join(stage, name), os.path.join(folder, name)
+        if os.path.islink(source):
+            os.symlink(os.readlink(source), target)
+            continue
+        os.mkdir(target) if os.path.isdir(source) else open(target, "x").close()
+        subprocess.run(["mount", "--bind", source, target], check=True)
+os.execvp(command[0], command)
+"""
+
+
+def _where_any_user_reaches_this_install(command: list[str], staging: Path) -> list[str]:
+    """``command`` run where every user can reach this checkout and its Python, at their own paths.
+
+    A clone or interpreter under a folder only its owner may enter (mode 700: CI's ``/root``, a private
+    work folder) is out of reach of any other user, whatever the grader does; on a laptop the user owns
+    both. Each such folder on the way is made traversable in a private mount namespace (``REACHABLE``).
+    """
+    needed = [ROOT, Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent]
+    closed = sorted(
+        {
+            folder
+            for path in needed
+            for folder in (path, *path.parents)
+            if not folder.stat().st_mode & stat.S_IXOTH
+        },
+        key=lambda folder: len(folder.parts),
+    )
+    if not closed:
+        return command
+    staging.mkdir(mode=0o700, exist_ok=True)
+    arguments = json.dumps([[str(f) for f in closed], str(staging), command])
+    unshare = ["unshare", "--mount", "--propagation", "private"]
+    return [*unshare, sys.executable, "-I", "-c", REACHABLE, arguments]
+
+
+@pytest.mark.slow
 def test_an_ordinary_user_gets_the_same_grades_through_a_user_namespace():
     """Grade as uid 65534 (an ordinary user, no root anywhere), the way an instructor's laptop runs.
 
     Where the kernel allows unprivileged user namespaces (this machine does) the grades are those of the
     root batch; where it does not, strict mode refuses with the reason. Either way nothing is graded
-    unsandboxed.
+    unsandboxed. The user can read the checkout and its Python wherever this suite runs from (see
+    :func:`_where_any_user_reaches_this_install`), as a laptop's user reads their own.
     """
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     work = Path(tempfile.mkdtemp(prefix="autograder-as-user-"))
     try:
         work.chmod(0o777)
         source = work / "toy"
-        shutil.copytree(_toy_source(), source)
+        shutil.copytree(TOY, source)
         (source / "autograder.toml").write_text(LIMITS)
         subs = work / "subs"
         for scenario in AS_USER:
             (subs / scenario).mkdir(parents=True)
             shutil.copyfile(HOSTILE / f"{scenario}.ipynb", subs / scenario / "toy.ipynb")
-        for scenario in ("correct", "untouched"):
-            (subs / scenario).mkdir()
-            shutil.copyfile(TOY_FIXTURES / "submissions" / f"{scenario}.ipynb", subs / scenario / "toy.ipynb")
+        toy_students(subs, ("correct", "untouched"))
         (work / "home").mkdir()
         for path in (work, *work.rglob("*")):
             os.chown(path, 65534, 65534)
         env = {**os.environ, "HOME": str(work / "home")}
+        staging = work / "staging"  # root's, made after the chown
+
+        def as_nobody(*args: str) -> list[str]:
+            return _where_any_user_reaches_this_install([*nobody, *args], staging)
+
+        reach = subprocess.run(
+            as_nobody(sys.executable, "-c", "import autograder"), cwd=work, env=env, capture_output=True,
+            text=True, check=False,
+        )  # fmt: skip
+        assert reach.returncode == 0, f"user 65534 cannot import the grader: {reach.stderr}"
         done = subprocess.run(
-            [*nobody, sys.executable, "-m", "autograder", "grade", str(source), str(subs), "--out",
-             str(work / "out"), "--workers", "2"],
+            as_nobody(sys.executable, "-m", "autograder", "grade", str(source), str(subs), "--out",
+                      str(work / "out"), "--workers", "2"),
             cwd=work, env=env, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
-        # Inside a user namespace the user must still be able to run this Python: not so when it lives
-        # in a folder only root may enter (CI's interpreter is under /root, mode 700); a laptop's is the
-        # user's own. Then, as without user namespaces, strict mode must refuse with the reason.
-        probe = [*nobody, "unshare", "--user", "--map-root-user", sys.executable, "-c", "pass"]
-        if subprocess.run(probe, capture_output=True, check=False).returncode != 0:
+        # Refusing is right only where this user may not make a user namespace at all (the kernel's
+        # choice): then, as without user namespaces, strict mode must refuse with the reason.
+        probe = as_nobody("unshare", "--user", "--map-root-user", sys.executable, "-c", "import autograder")
+        if subprocess.run(probe, cwd=work, env=env, capture_output=True, check=False).returncode != 0:
             assert done.returncode == 2 and "cannot isolate student code" in done.stderr, done.stderr
             assert not (work / "out" / "grades.csv").exists()
             return
@@ -609,12 +657,14 @@ def test_there_is_a_model_gadget_for_each_refusal():
     assert len(MODEL_GADGETS) >= 3
 
 
+@pytest.mark.slow
 def test_a_correct_model_keeps_its_marks_beside_the_gadgets(model_batch):
     assert model_batch["done"].returncode == 0, model_batch["done"].stderr
     students = model_batch["students"]
     assert (students["correct"]["status"], students["correct"]["score"]) == ("graded", 3.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gadget", MODEL_GADGETS)
 def test_each_model_gadget_is_refused_and_the_student_reads_why(model_batch, gadget):
     """Is the gadget refused (the model test fails with the reason), and are Keras's settings intact?"""

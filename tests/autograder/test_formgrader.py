@@ -22,6 +22,7 @@ def formgrader(toy_out, tmp_path):
         yield toy_out, server
 
 
+@pytest.mark.slow
 def test_formgrader_lists_our_submission_and_its_scores_reach_the_canvas_export(formgrader):
     out, server = formgrader
     config = (out / "nbgrader_config.py").read_text()

@@ -27,11 +27,12 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from conftest import autograder_in_process
 from kubernetes import client as k8s
 
 from autograder.source import load_assignment
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HW = "hw1_backprop"
 WRONG = ROOT / "tests" / "fixtures" / "submissions" / HW / "forgot-activation-derivative.ipynb"
 MODELS = {
@@ -130,10 +131,10 @@ def test_one_indexed_completion_per_submission_without_credentials_or_network(wr
 
 def test_memory_limit_comes_from_the_assignments_autograder_toml(subs, tmp_path):
     (tmp_path / "none").mkdir()
-    done = autograder(
+    refused = autograder_in_process(
         "k8s", "hw2_mnist", str(tmp_path / "none"), "--image", "i", "--out", str(tmp_path / "o")
     )
-    assert done.returncode == 2 and "no submissions" in done.stderr.replace("\n", " ")
+    assert refused.exit_code == 2 and "no submissions" in refused.stderr.replace("\n", " ")
     (tmp_path / "s" / "someone").mkdir(parents=True)
     done = autograder("k8s", "hw2_mnist", str(tmp_path / "s"), "--image", "i", "--out", str(tmp_path / "o"))
     assert done.returncode == 0, done.stderr
@@ -167,8 +168,10 @@ def test_a_notebook_too_large_for_a_configmap_asks_for_a_volume(tmp_path):
     nb = json.loads(WRONG.read_text())
     nb["cells"][0]["source"] = ["x" * 100 + "\n"] * 12_000  # 1.2 MB, under max_notebook_mb
     (tmp_path / "s" / "big" / f"{HW}.ipynb").write_text(json.dumps(nb))
-    done = autograder("k8s", HW, str(tmp_path / "s"), "--image", "i", "--out", str(tmp_path / "o"))
-    assert done.returncode == 2 and "--jobs-pvc" in done.stderr
+    refused = autograder_in_process(
+        "k8s", HW, str(tmp_path / "s"), "--image", "i", "--out", str(tmp_path / "o")
+    )
+    assert refused.exit_code == 2 and "--jobs-pvc" in refused.stderr
     done = autograder("k8s", HW, str(tmp_path / "s"), "--image", "i", "--out", str(tmp_path / "o"),
                       "--jobs-pvc", "course-jobs")  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -221,12 +224,14 @@ def pods(written, subs, tmp_path_factory):
     return results, done, local
 
 
+@pytest.mark.slow
 def test_pods_grade_with_only_the_capabilities_the_manifest_grants(pods):
     results, done, _local = pods
     assert [d.returncode for d in done] == [0, 1, 1, 0, 0], [d.stderr[-500:] for d in done]  # 1: failed rows
     assert sorted(p.name for p in results.iterdir()) == [str(i) for i in range(5)]
 
 
+@pytest.mark.slow
 def test_collect_gives_the_local_grades(pods, written, tmp_path):
     results, _done, local = pods
     done = autograder("collect", HW, str(written), str(results), "--out", str(tmp_path / "out"))
@@ -237,6 +242,7 @@ def test_collect_gives_the_local_grades(pods, written, tmp_path):
     assert (tmp_path / "out" / "feedback" / "correct" / f"{HW}.html").is_file()
 
 
+@pytest.mark.slow
 def test_a_missing_and_a_corrupt_pod_result_fail_with_reasons_and_lose_no_grade(pods, written, tmp_path):
     results, _done, local = pods
     copied = shutil.copytree(results, tmp_path / "results")
@@ -269,6 +275,7 @@ def test_the_dockerfile_copies_what_the_repository_has(written):
                 assert (ROOT / source).exists(), line
 
 
+@pytest.mark.slow
 def test_grade_one_stores_what_the_batch_stores_for_that_student(pods, subs, tmp_path):
     _results, _done, local = pods
     notebook = subs / "wrong" / f"{HW}.ipynb"
@@ -279,5 +286,7 @@ def test_grade_one_stores_what_the_batch_stores_for_that_student(pods, subs, tmp
     assert state == json.loads((local / ".state" / "wrong.json").read_text())
     assert (tmp_path / "one" / "feedback" / "wrong" / f"{HW}.html").is_file()
     assert (tmp_path / "one" / "autograded" / "wrong" / HW / f"{HW}.ipynb").is_file()
-    done = autograder("grade-one", HW, str(tmp_path / "nowhere.ipynb"), "--out", str(tmp_path / "one"))
-    assert done.returncode == 2 and "notebook not found" in done.stderr
+    refused = autograder_in_process(
+        "grade-one", HW, str(tmp_path / "nowhere.ipynb"), "--out", str(tmp_path / "one")
+    )
+    assert refused.exit_code == 2 and "notebook not found" in refused.stderr

@@ -14,9 +14,8 @@ from bs4 import BeautifulSoup
 from conftest import read_page
 
 from autograder.similarity import Answer, compare, fingerprints, normalized_tokens, render_html
-from autograder.source import load_assignment
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "fixtures" / "similarity"
 AUTOGRADER = [sys.executable, "-m", "autograder"]
 KEPT = frozenset({"np", "sigmoid"})
@@ -70,8 +69,7 @@ def test_another_algorithm_shares_little():
     assert len(_prints(ORIGINAL) & _prints(other)) < 0.7 * len(_prints(ORIGINAL))
 
 
-def test_the_report_escapes_student_code_and_ids_and_runs_no_script():
-    toy = load_assignment(ROOT / "tests" / "fixtures" / "autograder" / "source" / "toy")
+def test_the_report_escapes_student_code_and_ids_and_runs_no_script(toy):
     line = "    return x * x  # <img src=x onerror=a()>\n"
     code = ("def square(x):\n    '</pre><script>alert(1)</script>'\n" + line) * 3
     answers = {
@@ -111,6 +109,7 @@ def corpus(tmp_path_factory):
     return build, out, grades_before
 
 
+@pytest.mark.slow
 def test_every_planted_copy_and_no_independent_pair_is_reported(corpus):
     """Recall on the planted pairs is 1 and no independent pair reaches the default threshold."""
     build, out, _ = corpus
@@ -122,6 +121,7 @@ def test_every_planted_copy_and_no_independent_pair_is_reported(corpus):
     assert all(float(r["similarity"]) >= 0.9 for r in rows)
 
 
+@pytest.mark.slow
 def test_the_report_changes_no_grade_and_reads_offline(corpus, browser):
     _build, out, grades_before = corpus
     assert (out / "grades.csv").read_bytes() == grades_before

@@ -9,6 +9,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from autograder.results import CellResult, Status, SubmissionResult
 from autograder.summary import POLICY, render
 
@@ -19,6 +21,7 @@ def _rows(page: str, table: str) -> list[list[str]]:
     return [[html.unescape(c) for c in re.findall(r"<td>(.*?)</td>", row, re.S)] for row in rows]
 
 
+@pytest.mark.slow
 def test_every_batch_writes_a_summary_whose_numbers_match_grades_csv(toy_batch):
     page = (toy_batch / "summary.html").read_text(encoding="utf-8")
     with open(toy_batch / "grades.csv", newline="", encoding="utf-8") as handle:
@@ -36,6 +39,7 @@ def test_every_batch_writes_a_summary_whose_numbers_match_grades_csv(toy_batch):
     assert ["AssertionError: softmax overflows: subtract the maximum first", "1"] in softmax
 
 
+@pytest.mark.slow
 def test_the_page_is_offline_scriptless_and_its_plots_have_alt_text(toy_batch):
     page = (toy_batch / "summary.html").read_text(encoding="utf-8")
     assert f'content="{POLICY}"' in page

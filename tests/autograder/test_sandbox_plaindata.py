@@ -23,7 +23,7 @@ from autograder.config import DEFAULT_MODELS, load_config
 from autograder.sandbox import plaindata
 from autograder.sandbox.plaindata import ModelAllowList, TransferError, Unsupported
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _round_trip(value, models=DEFAULT_MODELS, **kwargs):

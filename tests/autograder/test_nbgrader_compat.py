@@ -84,6 +84,7 @@ def documentation_course(tmp_path_factory):
     return root, root / "graded", done
 
 
+@pytest.mark.slow
 def test_the_documentation_course_is_graded_as_it_is_one_folder_per_notebook(documentation_course):
     _root, out, done = documentation_course
     assert done.returncode == 0, done.stderr
@@ -97,6 +98,7 @@ def test_the_documentation_course_is_graded_as_it_is_one_folder_per_notebook(doc
     assert results["notebooks"] == ["problem1", "problem2"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("student", ["bitdiddle", "hacker"])
 @pytest.mark.parametrize("notebook", ["problem1", "problem2"])
 def test_every_test_cell_scores_what_nbgrader_gave_it(documentation_course, student, notebook):
@@ -111,6 +113,7 @@ def test_every_test_cell_scores_what_nbgrader_gave_it(documentation_course, stud
     assert mine["score"] == sum(p or 0 for p in theirs.values())
 
 
+@pytest.mark.slow
 def test_a_students_score_is_the_sum_over_notebooks_as_in_nbgraders_grades_csv(documentation_course):
     _root, out, _done = documentation_course
     with open(GUIDE / "grades.csv", newline="", encoding="utf-8") as handle:
@@ -132,6 +135,7 @@ def test_a_students_score_is_the_sum_over_notebooks_as_in_nbgraders_grades_csv(d
         assert total == worth == 13
 
 
+@pytest.mark.slow
 def test_a_test_that_deletes_a_students_function_reaches_the_students_code(documentation_course):
     """nbgrader's ``del squares`` test: ``sum_of_squares`` must then raise NameError in the student's
     process, and ``squares = orig_squares`` puts it back for the tests after it."""
@@ -275,6 +279,7 @@ def scenarios(tmp_path_factory):
     return root, grade(root, "ps1")
 
 
+@pytest.mark.slow
 def test_unchanged_changed_cheating_and_edited_protected_cells_score_as_nbgrader(scenarios):
     _root, students = scenarios
     for student, (_scenario, tests, pending) in BASIC.items():
@@ -285,6 +290,7 @@ def test_unchanged_changed_cheating_and_edited_protected_cells_score_as_nbgrader
         assert basic["max_score"] + sum(c["max"] for c in manual) == 7  # nbgrader's max_score
 
 
+@pytest.mark.slow
 def test_a_missing_notebook_is_a_reason_and_zero_for_that_notebook(scenarios):
     """nbgrader's test_grade_missing_notebook: a notebook not submitted scores 0, the others are graded."""
     _root, students = scenarios
@@ -296,18 +302,21 @@ def test_a_missing_notebook_is_a_reason_and_zero_for_that_notebook(scenarios):
     assert files["max_score"] == 2 + 10 + 1  # the missing notebooks' test points are lost, not left out
 
 
+@pytest.mark.slow
 def test_test_cells_open_the_assignments_files(scenarios):
     """open_relative_file's test reads data.txt beside the notebook (nbgrader's validate passes it)."""
     _root, students = scenarios
     assert students["files"]["notebooks"]["files"]["cells"]["open_file"]["passed"] is True
 
 
+@pytest.mark.slow
 def test_tests_see_nbgrader_execution(scenarios):
     """test_grade_with_validating_envvar: the test fails when NBGRADER_EXECUTION is set; nbgrader: 0."""
     _root, students = scenarios
     assert students["envvar"]["notebooks"]["envvar"]["score"] == 0
 
 
+@pytest.mark.slow
 def test_side_effects_stay_out_of_the_submitted_folder(scenarios):
     """test_side_effects: the notebook writes side-effect.txt; the submission folder is untouched."""
     root, students = scenarios
@@ -336,6 +345,7 @@ def autotests(tmp_path_factory):
     return grade(root, "ps1")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook", sorted(AUTOTESTS))
 def test_autotest_directives_are_expanded_and_graded_as_nbgrader(autotests, notebook):
     expected = AUTOTESTS[notebook]
@@ -385,6 +395,7 @@ def limits(tmp_path_factory):
     return root, grade(root, "ps1")["foo"]["notebooks"]
 
 
+@pytest.mark.slow
 def test_an_infinite_loop_is_stopped_and_the_notebook_still_graded(limits):
     """test_infinite_loop (Execute.timeout = 1): nbgrader still writes the autograded notebook."""
     root, notebooks = limits
@@ -392,12 +403,14 @@ def test_an_infinite_loop_is_stopped_and_the_notebook_still_graded(limits):
     assert (root / "graded" / "ps1" / "loop" / "autograded" / "foo" / "loop" / "loop.ipynb").is_file()
 
 
+@pytest.mark.slow
 def test_a_test_slower_than_the_limit_scores_zero_as_nbgrader(limits):
     """test_autograde_timeout: foo() sleeps 5 s; nbgrader with Execute.timeout=2 scores 0."""
     _root, notebooks = limits
     assert notebooks["timeout"]["score"] == 0 and "limit" in notebooks["timeout"]["reason"]
 
 
+@pytest.mark.slow
 def test_difference_stderr_does_not_fail_a_test(limits):
     """nbgrader's determine_grade gives 0 to a test cell with stderr output; we score it by its errors."""
     from nbgrader.utils import determine_grade
@@ -412,6 +425,7 @@ def test_difference_stderr_does_not_fail_a_test(limits):
     assert determine_grade(warns)[0] == 0  # what nbgrader would have given the same executed cell
 
 
+@pytest.mark.slow
 def test_difference_a_time_limit_stops_the_notebook_and_cells_before_it_keep_their_points(limits):
     """nbgrader interrupts a cell at its time limit and runs the rest; we stop the notebook there (an
     interrupt can be caught by student code): the tests before keep their points, later ones score 0."""

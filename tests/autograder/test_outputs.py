@@ -14,7 +14,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from conftest import TOY, TOY_SUBMISSIONS, autograder_cli
+import pytest
+from conftest import TOY, TOY_SUBMISSIONS, autograder_cli, autograder_in_process
 
 
 def grades(out: Path) -> dict[str, dict[str, str]]:
@@ -43,7 +44,8 @@ def formgrader_writes(out: Path, student: str, cell: str, *, points: float, comm
         gb.db.commit()
 
 
-def test_a_score_and_comment_typed_in_formgrader_reach_every_output_after_report(toy_out):
+@pytest.mark.slow
+def test_a_score_and_comment_typed_in_formgrader_reach_every_output_after_report(toy_out, toy):
     assert "awaiting review" in page_text(toy_out, "correct")
     assert autograder_cli("export", "toy", str(toy_out)).returncode == 0
     assert canvas(toy_out)["correct"] == "5"
@@ -61,14 +63,13 @@ def test_a_score_and_comment_typed_in_formgrader_reach_every_output_after_report
     assert "Comment from your grader" in text and "Good, but <b>say why</b> exp(-c)" in text
     raw = (toy_out / "feedback" / "correct" / "toy.html").read_text(encoding="utf-8")
     assert "<b>say why</b>" not in raw  # the comment is text, not markup
-    from autograder.source import load_assignment
-
-    for line in load_assignment(TOY).hidden_lines:  # the page was concealed again before rendering
+    for line in toy.hidden_lines:  # the page was concealed again before rendering
         assert line not in raw and html.escape(line) not in raw and html.escape(line, quote=False) not in raw
     summary = (toy_out / "summary.html").read_text(encoding="utf-8")
     assert "correct" not in re.search(r'<table id="manual-pending">.*?</table>', summary, re.S).group(0)
 
 
+@pytest.mark.slow
 def test_review_rewrites_the_feedback_page_and_the_export_at_once(toy_out):
     assert autograder_cli("export", "toy", str(toy_out)).returncode == 0
     done = autograder_cli(
@@ -87,10 +88,11 @@ def test_review_rewrites_the_feedback_page_and_the_export_at_once(toy_out):
     assert "awaiting review" in page_text(toy_out, "partially-wrong")
 
 
+@pytest.mark.slow
 def test_an_override_needs_a_reason_is_shown_everywhere_and_survives_a_regrade(toy_out, tmp_path):
     args = ("review", str(TOY), str(toy_out), "--student", "partially-wrong", "--cell", "softmax-test")
-    refused = autograder_cli(*args, "--points", "3")
-    assert refused.returncode == 2 and "--override" in refused.stderr
+    refused = autograder_in_process(*args, "--points", "3")
+    assert refused.exit_code == 2 and "--override" in refused.stderr
     done = autograder_cli(*args, "--points", "3", "--override", "the overflow test was released late")
     assert done.returncode == 0, done.stderr
     row = grades(toy_out)["partially-wrong"]
@@ -109,6 +111,7 @@ def test_an_override_needs_a_reason_is_shown_everywhere_and_survives_a_regrade(t
     assert "Points set by your instructor" in page_text(toy_out, "partially-wrong")
 
 
+@pytest.mark.slow
 def test_students_regrades_only_the_named_students_and_keeps_the_others(toy_out, tmp_path):
     subs = tmp_path / "subs"
     for student in ("correct", "untouched", "partially-wrong", "not-json"):
@@ -129,10 +132,13 @@ def test_students_regrades_only_the_named_students_and_keeps_the_others(toy_out,
     rows = grades(toy_out)
     assert set(rows) == {"correct", "untouched", "partially-wrong", "not-json", "late"}
     assert (rows["untouched"]["score"], rows["late"]["score"], rows["correct"]["score"]) == ("5", "2", "5")
-    unknown = autograder_cli("grade", str(TOY), str(subs), "--out", str(toy_out), "--students", "nobody")
-    assert unknown.returncode == 2 and "no submission for nobody" in unknown.stderr
+    unknown = autograder_in_process(
+        "grade", str(TOY), str(subs), "--out", str(toy_out), "--students", "nobody"
+    )
+    assert unknown.exit_code == 2 and "no submission for nobody" in unknown.stderr
 
 
+@pytest.mark.slow
 def test_results_json_carries_comments_and_overrides(toy_out):
     import json
 
