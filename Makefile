@@ -39,13 +39,18 @@ book: $(STAMP)
 	@echo "Book built: _build/html/index.html"
 
 # The suite checks the built book (pages, offline assets, a headless-browser render), so it builds it first
-# (cached: an unchanged page is not re-executed).
+# (cached: an unchanged page is not re-executed). Its modules run on TEST_PROCESSES pytest processes (xdist,
+# whole modules each, so a module's fixtures are built once): most tests wait on a subprocess, a sandbox or
+# a browser, so one process alone keeps about one core busy. TEST_PROCESSES=0 runs them in this process.
+TEST_PROCESSES ?= 2
+XDIST := $(if $(filter 0,$(TEST_PROCESSES)),,-n $(TEST_PROCESSES) --dist loadfile)
+
 test: lint book
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # For developers between commits: every test but those marked slow (see pyproject.toml's markers).
 test-fast: lint book
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 # mypy reads its settings (packages, strictness) from pyproject.toml.
 lint: $(STAMP)

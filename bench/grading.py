@@ -4,7 +4,8 @@ Per homework (``--hw1``, ``--hw2``, ``--hw3``: submissions in the batch, ``0`` s
 
 * the **compute floor**: the source notebook's code cells, hidden tests included, executed in order in one
   plain Python process (an IPython shell, no sandbox, no kernel), ``--floor-runs`` times: wall seconds and
-  CPU seconds (user + system) of that process, imports included;
+  CPU seconds (user + system) of that process, the notebook's imports included (the notebook is read as
+  plain JSON, so the harness adds only Python and IPython's start-up);
 * the **grading cost** of ``autograder grade`` with ``--workers 1`` and ``--workers`` = cores (fresh output
   folders): wall time of the batch, core-seconds per submission (wall x workers / submissions) as a ratio
   to the floor's wall time (the target's measure) and to its CPU time (steadier on a loaded machine, where
@@ -121,14 +122,19 @@ def build_batch(assignment: str, count: int, target: Path, mix: str = "mixed") -
     return kinds
 
 
+# The notebook read as plain JSON: nbformat's import (jsonschema, and the IRI grammar it builds) is the
+# harness's cost, not the notebook's, and would make the floor look larger than the notebook's compute.
 FLOOR_SCRIPT = """
-import sys, nbformat
+import json, sys
 from IPython.core.interactiveshell import InteractiveShell
 shell = InteractiveShell.instance()
 failed = []
-for cell in nbformat.read(sys.argv[1], as_version=4).cells:
-    if cell.cell_type == "code" and not shell.run_cell(cell.source).success:
-        failed.append(cell.metadata.get("nbgrader", {}).get("grade_id", "?"))
+with open(sys.argv[1], encoding="utf-8") as handle:
+    cells = json.load(handle)["cells"]
+for cell in cells:
+    source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    if cell["cell_type"] == "code" and not shell.run_cell(source).success:
+        failed.append(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "?"))
 if failed:
     raise SystemExit(f"cells failed: {failed}")
 """
