@@ -364,7 +364,7 @@ def export(
     notebooks = course.graded_notebooks(out_path)
     if notebooks is not None:  # several notebooks: each student's total over them
         combined = _course_report(out_path, name, notebooks).results
-        target = Path(to) if to else course.canvas_path(out_path, name)
+        target = Path(to) if to else outputs.canvas_path(out_path, name)
         reports.write_atomic(target, reports.canvas_csv(name, combined))
         return target
     results = outputs.merged(out_path, name, _stored_results(out_path))

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from autograder import reports, summary
+from autograder import outputs, reports, summary
 from autograder.results import CellResult, Status, SubmissionResult
 from autograder.source import notebooks_in, resolve_folder
 
@@ -129,11 +129,6 @@ def graded_notebooks(out: Path) -> dict[str, float] | None:
     return {str(name): float(worth.get(name, 0.0)) for name in body["notebooks"]}
 
 
-def canvas_path(out: Path, assignment: str) -> Path:
-    """Where the Canvas export of a several-notebook assignment is written (the notebooks' totals)."""
-    return out / f"canvas-{assignment}.csv"
-
-
 def write_reports(
     out: Path,
     assignment: str,
@@ -160,7 +155,7 @@ def write_reports(
     body["max_scores"] = dict(max_scores)
     reports.write_atomic(out / "results.json", json.dumps(body, indent=2, sort_keys=True) + "\n")
     reports.write_atomic(out / summary.FILE, summary.render(assignment, combined))
-    target = canvas_path(out, assignment)
+    target = outputs.canvas_path(out, assignment)  # the same place as a one-notebook run's
     if canvas or target.exists():
         reports.write_atomic(target, reports.canvas_csv(assignment, combined))
     regraded = tuple(dict.fromkeys(s for report in parts.values() for s in report.regraded))

@@ -158,9 +158,9 @@ class GradingWorker:
             threads=self.threads,
         )
 
-    def _start_runner(self, role: str) -> sandbox.Runner:
-        spare = self._spares.pop(Role(role), None)
-        return spare if spare is not None else self._new_runner(Role(role))
+    def _start_runner(self, role: Role) -> sandbox.Runner:
+        spare = self._spares.pop(role, None)
+        return spare if spare is not None else self._new_runner(role)
 
     def _warm_spares(self) -> None:
         for role in Role:
