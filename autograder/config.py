@@ -17,6 +17,8 @@ Every setting has a default here, once. Example (all keys optional)::
     [execution]
     preload = ["numpy"]         # imported before the notebook starts (a warm process)
     env = ["DLCOURSE_DATA"]     # environment variables the notebook may see
+    fork_server = true          # fork each sandbox from a warm process that imported `preload` and the
+                                # tests' set-up modules once per worker (false: a fresh process each)
 
     [feedback]
     max_output_chars = 10000    # per cell, in feedback and in the executed notebook
@@ -100,6 +102,7 @@ class GradingConfig:
     limits: Limits = field(default_factory=lambda: Limits(resident_bytes=DEFAULT_RESIDENT_BYTES))
     max_notebook_bytes: int = 20 * 1024**2
     preload: tuple[str, ...] = ("numpy",)
+    fork_server: bool = True
     env_passthrough: tuple[str, ...] = DEFAULT_ENV
     max_output_chars: int = 10_000
     models: ModelAllowList = DEFAULT_MODELS
@@ -145,7 +148,7 @@ _KNOWN = {
         "disk_mb",
         "max_processes",
     },
-    "execution": {"preload", "env"},
+    "execution": {"preload", "env", "fork_server"},
     "feedback": {"max_output_chars"},
     "models": {*MODEL_KINDS, "add"},
     "platforms": {"hidden_visibility", "data"},
@@ -233,6 +236,7 @@ def load_config(folder: Path, *, cell_timeout: float | None = None) -> GradingCo
                 float(limits_in.get("max_notebook_mb", defaults.max_notebook_bytes / 1024**2)) * 1024**2
             ),
             preload=tuple(str(m) for m in execution.get("preload", defaults.preload)),
+            fork_server=execution.get("fork_server", defaults.fork_server),
             env_passthrough=tuple(dict.fromkeys((*DEFAULT_ENV, *(str(v) for v in execution.get("env", ()))))),
             max_output_chars=int(feedback.get("max_output_chars", defaults.max_output_chars)),
             models=models,
@@ -241,6 +245,8 @@ def load_config(folder: Path, *, cell_timeout: float | None = None) -> GradingCo
         )
     except (TypeError, ValueError) as error:
         raise UsageError(f"{path}: a value has the wrong type ({error}); use numbers for limits.") from None
+    if not isinstance(config.fork_server, bool):
+        raise UsageError(f"{path}: fork_server must be true or false.")
     if config.hidden_visibility not in VISIBILITIES:
         raise UsageError(f"{path}: hidden_visibility must be one of {', '.join(VISIBILITIES)}.")
     if limits.cell_timeout <= 0 or limits.submission_timeout <= 0:

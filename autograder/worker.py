@@ -1,9 +1,11 @@
 """One grading worker: what a process needs to grade submissions one after another, as one object.
 
 A :class:`GradingWorker` holds the loaded assignment (the run's timeout applied), how student code is
-isolated, the threads its sandboxes may use, the output store it writes to and, between submissions, a
-warm spare sandbox per role (started while the previous submission's feedback is written, so the next
-student does not wait for Python and the assignment's imports). Every executor builds one: the local
+isolated, the threads its sandboxes may use, the output store it writes to, a fork server per role (a
+warm process that imported the assignment's modules once and forks each sandbox, see
+:mod:`autograder.sandbox.forkserver`) and, between submissions, a warm spare sandbox per role (started
+while the previous submission's feedback is written, so the next student does not wait for it). Every
+executor builds one: the local
 pool (one per worker process, through :func:`start_process_worker`), the one-worker path (in-process),
 each Dask worker, and ``grade-one`` (a Kubernetes pod). Settings reach the sandbox as this object's
 fields, passed to :func:`autograder.sandbox.start`.
@@ -12,7 +14,9 @@ fields, passed to :func:`autograder.sandbox.start`.
 from __future__ import annotations
 
 import enum
+import functools
 import multiprocessing.util
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -126,6 +130,10 @@ class GradingWorker:
         self.threads = threads
         self.keep_warm = keep_warm
         self._spares: dict[Role, sandbox.Runner] = {}
+        self._servers: dict[Role, sandbox.ForkServer] = {}
+        # Fork servers need namespaces (strict mode, or warn mode where they exist) and the assignment's
+        # consent; one that fails to start is reported once and its role's sandboxes start the plain way.
+        self._use_servers = assignment.config.fork_server and sandbox.resolve(isolation) is not None
 
     @classmethod
     def load(cls, settings: WorkerSettings) -> GradingWorker:
@@ -144,19 +152,58 @@ class GradingWorker:
         """The limits every submission runs under (the run's timeout applied)."""
         return self.assignment.config.limits
 
+    def preload(self, role: Role) -> tuple[str, ...]:
+        """What a sandbox of ``role`` imports before its job: ``preload`` of ``autograder.toml``, then the
+        modules the tests' set-up imports (the verifier's; in a fork server also the student's, whose
+        notebook's set-up cells import them too, and Keras takes seconds)."""
+        preload = self.assignment.config.preload
+        if role is Role.VERIFIER or self._use_servers:
+            preload = tuple(dict.fromkeys((*preload, *prelude_modules(self.assignment))))
+        return preload
+
+    def _server(self, role: Role) -> sandbox.ForkServer | None:
+        """The fork server of ``role``; None where sandboxes start the plain way. The first call starts
+        both roles' servers, so that their imports run side by side; one that stopped is replaced."""
+        if not self._use_servers:
+            return None
+        config = self.assignment.config
+        for each in (role, *Role):
+            server = self._servers.get(each)
+            if server is not None and server.alive:
+                continue
+            if server is not None:
+                server.close()
+            self._servers[each] = sandbox.ForkServer(
+                role=each,
+                preload=self.preload(each),
+                isolation=self.isolation,
+                env_passthrough=config.env_passthrough,
+                threads=self.threads,
+            )
+        return self._servers[role]
+
     def _new_runner(self, role: Role) -> sandbox.Runner:
         config = self.assignment.config
-        preload = config.preload
-        if role is Role.VERIFIER:  # warm up with what the tests' set-up imports (Keras takes seconds)
-            preload = tuple(dict.fromkeys((*preload, *prelude_modules(self.assignment))))
-        return sandbox.start(
+        start = functools.partial(
+            sandbox.start,
             limits=config.limits,
             env_passthrough=config.env_passthrough,
-            preload=preload,
+            preload=self.preload(role),
             isolation=self.isolation,
             role=role,
             threads=self.threads,
         )
+        try:
+            server = self._server(role)
+            return start() if server is None else start(fork_server=server)
+        except sandbox.ForkServerError as error:
+            self._use_servers = False  # the servers' sandboxes that run go on; new ones start plainly
+            failed = self._servers.pop(role, None)
+            if failed is not None:
+                failed.close()
+            log_grader_error(self.store.out, "-", "starting the sandboxes' fork server", error)
+            print(f"note: autograder: sandboxes start without a fork server ({error})", file=sys.stderr)
+            return start()
 
     def _start_runner(self, role: Role) -> sandbox.Runner:
         spare = self._spares.pop(role, None)
@@ -204,10 +251,14 @@ class GradingWorker:
         return outcome
 
     def close(self) -> None:
-        """Stop the warm spare sandboxes (the worker can still grade: it starts new ones)."""
+        """Stop the warm spare sandboxes and the fork servers (the worker can still grade: it starts new
+        ones)."""
         spares, self._spares = self._spares, {}
         for spare in spares.values():
             spare.close()
+        servers, self._servers = self._servers, {}
+        for server in servers.values():
+            server.close()
 
     def __enter__(self) -> GradingWorker:
         return self

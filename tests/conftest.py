@@ -173,6 +173,38 @@ def toy_out(toy_batch, tmp_path) -> Path:
     return target
 
 
+@pytest.fixture(params=["fresh process", "fork server"])
+def start(request):
+    """``sandbox.start``, and the same sandbox forked by a fork server (one per call, closed after the test):
+    each isolation and protocol test runs both ways a grader starts a sandbox. Where namespaces are
+    missing (a test that says so) a fork server cannot exist and both ways start a fresh process."""
+    from autograder import sandbox
+
+    if request.param == "fresh process":
+        yield sandbox.start
+        return
+    servers = []
+
+    def forked(**kwargs):
+        isolation = kwargs.get("isolation", sandbox.Isolation())
+        if sandbox.resolve(isolation) is None:
+            return sandbox.start(**kwargs)
+        server = sandbox.ForkServer(
+            role=kwargs.get("role", "student"),
+            preload=kwargs.get("preload", ()),
+            isolation=isolation,
+            env_passthrough=kwargs.get("env_passthrough", ()),
+            nbgrader_execution=kwargs.get("nbgrader_execution", "autograde"),
+            threads=kwargs.get("threads"),
+        )
+        servers.append(server)
+        return sandbox.start(**kwargs, fork_server=server)
+
+    yield forked
+    for server in servers:
+        server.close()
+
+
 def read_toy(toy, scenario: str):
     """The fixture submission ``scenario`` as the grader reads it (a notebook node)."""
     from autograder.steps.read import read_notebook

@@ -36,7 +36,14 @@ UNFILTERED_BENCHMARK = "AUTOGRADER_BENCHMARK_NO_SYSCALL_FILTER"
 UID_BASE, UID_RANGE = 200_000, 800_000  # unprivileged uids with no account (no files outside a sandbox)
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 
-WORKDIR_PREFIX = "autograder-"
+WORKDIR_PREFIX = "autograder-"  # a sandbox's working folder: autograder-<grader pid>-<random>
+SERVER_PREFIX = "autograder-forkserver-"  # a fork server's: autograder-forkserver-<grader pid>-<random>
+BASE_ENV = ("PATH", "LANG", "LC_ALL", "TZ")  # the grader's variables every sandbox gets
+# The thread pools of NumPy's BLAS, OpenMP and TensorFlow (intra- and inter-op), sized by ``threads``.
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+)  # fmt: skip
 
 
 class Mode(StrEnum):
@@ -57,11 +64,12 @@ class Role(StrEnum):
 def sweep() -> int:
     """Remove working folders and cgroups left by graders that were killed (SIGKILL); return how many."""
     removed = cgroups.sweep()
-    for folder in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*-*"):
-        pid = folder.name[len(WORKDIR_PREFIX) :].split("-")[0]
-        if pid.isdigit() and folder.is_dir() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(folder, ignore_errors=True)
-            removed += not folder.exists()
+    for prefix in (WORKDIR_PREFIX, SERVER_PREFIX):
+        for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+            pid = folder.name[len(prefix) :].split("-")[0]
+            if pid.isdigit() and folder.is_dir() and not Path(f"/proc/{pid}").exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += not folder.exists()
     return removed
 
 
@@ -281,20 +289,53 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def environment(
+    home: Path, env_passthrough: tuple[str, ...], nbgrader_execution: str, threads: int | None
+) -> dict[str, str]:
+    """The whole environment of a sandboxed process whose private HOME is ``home``: nothing of the
+    grader's but :data:`BASE_ENV` and ``env_passthrough``.
+
+    Args:
+        home: the process's HOME (its IPython and Matplotlib folders go there too).
+        env_passthrough: names of variables copied from this process.
+        nbgrader_execution: ``NBGRADER_EXECUTION``, as nbgrader sets it (notebooks branch on it).
+        threads: the numerical libraries' threads (:data:`THREAD_VARIABLES`; a value passed through from
+            the grader's environment wins), or None for their default.
+    """
+    env = {key: os.environ[key] for key in (*BASE_ENV, *env_passthrough) if key in os.environ}
+    env.update(
+        HOME=str(home),
+        IPYTHONDIR=str(home / ".ipython"),
+        MPLCONFIGDIR=str(home / ".matplotlib"),
+        MPLBACKEND="module://matplotlib_inline.backend_inline",
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONUNBUFFERED="1",
+        NBGRADER_EXECUTION=nbgrader_execution,
+    )
+    if threads is not None:
+        env.update({name: str(threads) for name in THREAD_VARIABLES if name not in env})
+    return env
+
+
+def rlimits(limits: Limits) -> list[tuple[int, int]]:
+    """The per-process limits of a sandbox, as ``(resource, soft limit)`` pairs."""
+    cpu = int(limits.submission_timeout * max(os.cpu_count() or 1, 1) + 60)
+    return [
+        (resource.RLIMIT_CPU, cpu),
+        (resource.RLIMIT_AS, limits.memory_bytes),
+        (resource.RLIMIT_FSIZE, limits.file_bytes),
+        (resource.RLIMIT_NPROC, limits.max_processes),
+        (resource.RLIMIT_CORE, 0),
+    ]
+
+
 def preexec(limits: Limits, group: cgroups.Cgroup | None, seccomp: ModuleType | None) -> None:
     """Run in the forked child before the sandbox's command: die with the grader, join the cgroup, set the
     rlimits and (without namespaces) install the system-call filter."""
     die_with_parent()
     if group is not None:
         group.join()  # before anything runs: every process the sandbox starts is counted
-    cpu = int(limits.submission_timeout * max(os.cpu_count() or 1, 1) + 60)
-    for kind, value in (
-        (resource.RLIMIT_CPU, cpu),
-        (resource.RLIMIT_AS, limits.memory_bytes),
-        (resource.RLIMIT_FSIZE, limits.file_bytes),
-        (resource.RLIMIT_NPROC, limits.max_processes),
-        (resource.RLIMIT_CORE, 0),
-    ):
+    for kind, value in rlimits(limits):
         _soft, hard = resource.getrlimit(kind)
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         with contextlib.suppress(ValueError, OSError):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from autograder.sandbox import cgroups, protocol
 from autograder.sandbox import isolation as layers
+from autograder.sandbox.forkserver import ForkedProcess, ForkServer
 from autograder.sandbox.isolation import (
     BINDING,
     RUNNER,
@@ -38,14 +39,6 @@ from autograder.sandbox.isolation import (
 
 if TYPE_CHECKING:
     from autograder.sandbox.orchestration import Execution
-
-_BASE_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
-# The thread pools of NumPy's BLAS, OpenMP and TensorFlow (intra- and inter-op), sized by ``threads``.
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-    "TF_NUM_INTEROP_THREADS",
-)  # fmt: skip
-
 
 STRICT = Isolation()  # the default isolation: strict, the system and Python only
 
@@ -98,6 +91,7 @@ class Runner:
         role: Role | str = Role.STUDENT,
         nbgrader_execution: str = "autograde",
         threads: int | None = None,
+        fork_server: ForkServer | None = None,
     ) -> None:
         role = Role(role)
         limits = limits.for_role(role)
@@ -116,22 +110,8 @@ class Runner:
                 )
         home = self.workdir / ".home"
         home.mkdir()
-        env = {key: os.environ[key] for key in (*_BASE_ENV, *env_passthrough) if key in os.environ}
-        env.update(
-            HOME=str(home),
-            IPYTHONDIR=str(home / ".ipython"),
-            MPLCONFIGDIR=str(home / ".matplotlib"),
-            MPLBACKEND="module://matplotlib_inline.backend_inline",
-            PYTHONDONTWRITEBYTECODE="1",
-            PYTHONUNBUFFERED="1",
-            AUTOGRADER_PRELOAD=",".join(preload),
-            AUTOGRADER_ROLE=role.value,
-            NBGRADER_EXECUTION=nbgrader_execution,  # as nbgrader sets it; notebooks branch on it
-        )
-        if threads is not None:  # a value passed through from the grader's environment wins
-            env.update({name: str(threads) for name in THREAD_VARIABLES if name not in env})
+        env = layers.environment(home, env_passthrough, nbgrader_execution, threads)
         read_fd, write_fd = os.pipe()
-        env["AUTOGRADER_FD"] = str(write_fd)
         self._log = open(self.workdir / ".runner.log", "wb")
         if isolation.mode != Mode.OFF and binding is None and role == Role.STUDENT:
             why = layers.probe_filter()[1] or f"{UNFILTERED_BENCHMARK} is set"
@@ -140,37 +120,71 @@ class Runner:
                 "create user namespaces and reach bpf, io_uring, keyrings and other kernel interfaces.",
                 file=sys.stderr,
             )
+        # A fork server starts namespace sandboxes only; without namespaces the runner starts the plain way.
+        self.fork_server = fork_server if self.prefix is not None else None
+        self.process: subprocess.Popen | ForkedProcess
+        try:
+            if self.fork_server is not None:
+                if self.fork_server.role != role:
+                    raise ValueError(f"a {self.fork_server.role} fork server cannot start a {role} sandbox")
+                as_root = not self.fork_server.user_namespace
+                self.process = self.fork_server.spawn(
+                    env=env,
+                    workdir=self.workdir,
+                    spec=layers.namespace_spec(self.workdir, isolation.expose, limits, as_root, binding),
+                    limits=limits,
+                    cgroup=self.cgroup,
+                    events_fd=write_fd,
+                    log_fd=self._log.fileno(),
+                    startup_timeout=limits.startup_timeout,
+                )
+            else:
+                env.update(AUTOGRADER_PRELOAD=",".join(preload), AUTOGRADER_ROLE=role.value)
+                env["AUTOGRADER_FD"] = str(write_fd)
+                self.process = self._popen(isolation, limits, binding, env, write_fd)
+        except BaseException:
+            os.close(read_fd)
+            self._log.close()
+            if self.cgroup is not None:
+                self.cgroup.remove()
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
+        finally:
+            os.close(write_fd)
+        self._reader = protocol.Reader(read_fd, limits.transfer_bytes)
+        self._ready = False
+
+    def _popen(
+        self, isolation: Isolation, limits: Limits, binding: str | None, env: dict[str, str], write_fd: int
+    ) -> subprocess.Popen:
+        """Start the sandbox the plain way: ``enter.py`` in fresh namespaces, or the runner without them."""
         seccomp = None
         if self.prefix is None:
             command = [sys.executable, "-s", str(RUNNER)]
-            if isolation.mode == Mode.WARN and role == Role.STUDENT:
+            if isolation.mode == Mode.WARN and self.role == Role.STUDENT:
                 print(
                     "WARNING: autograder: student code runs WITHOUT a sandbox (no namespaces: "
                     f"{layers.probe()[1]}); it can read solutions/, other submissions and the network.",
                     file=sys.stderr,
                 )
             if binding is not None:
-                seccomp = importlib.import_module(BINDING)  # installed by _preexec, just before the runner
+                seccomp = importlib.import_module(BINDING)  # installed by preexec, just before the runner
         else:
             as_root = "--user" not in self.prefix
             spec = layers.namespace_spec(self.workdir, isolation.expose, limits, as_root, binding)
             command = [*self.prefix, json.dumps(spec)]
-        try:
-            self.process = subprocess.Popen(
-                command,
-                cwd=self.workdir,
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=self._log,
-                stderr=self._log,
-                pass_fds=(write_fd,),
-                start_new_session=True,
-                preexec_fn=lambda: layers.preexec(limits, self.cgroup, seccomp),
-            )
-        finally:
-            os.close(write_fd)
-        self._reader = protocol.Reader(read_fd, limits.transfer_bytes)
-        self._ready = False
+        cgroup = self.cgroup
+        return subprocess.Popen(
+            command,
+            cwd=self.workdir,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=self._log,
+            stderr=self._log,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+            preexec_fn=lambda: layers.preexec(limits, cgroup, seccomp),
+        )
 
     def send(self, message: dict, blob: bytes = b"") -> None:
         """Write one command (and its blob) to the process.
@@ -202,8 +216,12 @@ class Runner:
 
     @property
     def stop_status(self) -> ExecutionStatus:
-        """The status when this process stops unexpectedly: the notebook's fault, or the grader's."""
-        return ExecutionStatus.DIED if self.role == Role.STUDENT else ExecutionStatus.SANDBOX_ERROR
+        """The status when this process stops unexpectedly: the notebook's fault, or the grader's (the
+        verifier, or a fork server that stopped and took its sandbox along)."""
+        server_lost = self.fork_server is not None and not self.fork_server.alive
+        if self.role == Role.STUDENT and not server_lost:
+            return ExecutionStatus.DIED
+        return ExecutionStatus.SANDBOX_ERROR
 
     def poll_ready(self) -> bool:
         """Whether the warm-up has ended, without waiting."""
@@ -300,6 +318,7 @@ def start(
     role: Role | str = Role.STUDENT,
     nbgrader_execution: str = "autograde",
     threads: int | None = None,
+    fork_server: ForkServer | None = None,
 ) -> Runner:
     """Start a sandboxed runner process that warms up and waits for its job.
 
@@ -315,6 +334,9 @@ def start(
         threads: threads the process's numerical libraries may use (:data:`THREAD_VARIABLES`; ``None``:
             their default, one per core). Workers grading side by side share the cores this way instead
             of each sizing its pools for the whole machine.
+        fork_server: a started :class:`~autograder.sandbox.forkserver.ForkServer` of this ``role`` to fork
+            the process from (its own ``preload``, environment and threads then apply); None, or an
+            isolation without namespaces: a fresh process.
 
     Returns:
         The waiting runner; use it for one notebook (:func:`run_notebook` or :meth:`Runner.run`).
@@ -330,4 +352,5 @@ def start(
         role=role,
         nbgrader_execution=nbgrader_execution,
         threads=threads,
+        fork_server=fork_server,
     )

@@ -665,15 +665,26 @@ def _serve_verifier(channel: _Channel, plaindata) -> None:
             return
 
 
-def main() -> None:
-    """Warm up, then serve commands as a student's notebook or as the verifier (``AUTOGRADER_ROLE``)."""
-    channel = _Channel(_load_beside("protocol"), int(os.environ.pop("AUTOGRADER_FD")), os.dup(0))
-    role = os.environ.pop("AUTOGRADER_ROLE", "student")
-    plaindata = _load_beside("plaindata")
+def prepare(preload: list[str]) -> tuple[types.ModuleType, types.ModuleType]:
+    """The warm-up: load the framing and the codec beside this file, then import ``preload``.
+
+    Runs before the job is known: in this process when started alone (:func:`main`), or once in a fork
+    server (``zygote.py``) whose every child then serves one sandbox (:func:`serve`).
+
+    Returns:
+        The loaded ``protocol.py`` and ``plaindata.py``.
+    """
+    protocol, plaindata = _load_beside("protocol"), _load_beside("plaindata")
     # The runner's own folder must not shadow student imports; a kernel puts the working folder first.
     sys.path[0] = ""
-    for module in filter(None, os.environ.pop("AUTOGRADER_PRELOAD", "").split(",")):
+    for module in preload:
         __import__(module)
+    return protocol, plaindata
+
+
+def serve(role: str, protocol: types.ModuleType, plaindata: types.ModuleType, events_fd: int) -> None:
+    """Say ``ready`` on ``events_fd`` and serve the commands arriving on standard input as ``role``."""
+    channel = _Channel(protocol, events_fd, os.dup(0))
     shell = _make_shell() if role == "student" else None
     channel.send({"event": "ready"})
     # From here on, what reaches the raw descriptors 0, 1 and 2 (os.write, C libraries) is discarded:
@@ -688,6 +699,14 @@ def main() -> None:
         _serve_student(channel, plaindata, shell)
     else:
         _serve_verifier(channel, plaindata)
+
+
+def main() -> None:
+    """Warm up, then serve commands as a student's notebook or as the verifier (``AUTOGRADER_ROLE``)."""
+    events_fd = int(os.environ.pop("AUTOGRADER_FD"))
+    role = os.environ.pop("AUTOGRADER_ROLE", "student")
+    protocol, plaindata = prepare(list(filter(None, os.environ.pop("AUTOGRADER_PRELOAD", "").split(","))))
+    serve(role, protocol, plaindata, events_fd)
 
 
 if __name__ == "__main__":

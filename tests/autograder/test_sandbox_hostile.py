@@ -238,18 +238,18 @@ def _filtered(outputs: list[dict]) -> str:
     return "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream").strip()
 
 
-def _run_filtered(mode: str) -> str:
+def _run_filtered(mode: str, start) -> str:
     """What :data:`FILTERED` prints in a sandbox of ``mode``: Seccomp, NoNewPrivs and the two refusals."""
     isolation = sandbox.Isolation(mode, sandbox.default_expose())
-    runner = sandbox.start(limits=sandbox.Limits(cell_timeout=20), isolation=isolation)
+    runner = start(limits=sandbox.Limits(cell_timeout=20), isolation=isolation)
     return _filtered(runner.run([(0, FILTERED)]).outputs[0])
 
 
-def test_the_students_and_the_verifiers_processes_both_run_under_the_filter():
+def test_the_students_and_the_verifiers_processes_both_run_under_the_filter(start):
     isolation = sandbox.Isolation("strict", sandbox.default_expose())
     limits = sandbox.Limits(cell_timeout=20)
-    student = sandbox.start(limits=limits, isolation=isolation)
-    verifier = sandbox.start(limits=limits, isolation=isolation, role="verifier")
+    student = start(limits=limits, isolation=isolation)
+    verifier = start(limits=limits, isolation=isolation, role="verifier")
     cells = [sandbox.Cell(0, FILTERED), sandbox.Cell(1, FILTERED, test=True)]
     execution = sandbox.run_notebook(student, cells, verifier=verifier)
     assert execution.status == "finished", execution.detail
@@ -273,34 +273,32 @@ print(total, threads, forked, echoed[0], subprocess.run(["true"]).returncode)
 """
 
 
-def test_what_homework_code_does_still_works_under_the_filter():
+def test_what_homework_code_does_still_works_under_the_filter(start):
     """Threads, forked workers, magics, shell escapes, subprocesses and plots: the filter refuses none."""
     isolation = sandbox.Isolation("strict", sandbox.default_expose())
-    execution = sandbox.start(limits=sandbox.Limits(cell_timeout=60), isolation=isolation).run(
-        [(0, ORDINARY_WORK)]
-    )
+    execution = start(limits=sandbox.Limits(cell_timeout=60), isolation=isolation).run([(0, ORDINARY_WORK)])
     outputs = execution.outputs[0]
     assert [o["output_type"] for o in outputs if o["output_type"] == "error"] == [], outputs
     assert "50.0 6 3 shell 0" in _filtered(outputs)
     assert any("image/png" in o.get("data", {}) for o in outputs)
 
 
-def test_the_filter_also_holds_in_a_user_namespace_sandbox(monkeypatch):
+def test_the_filter_also_holds_in_a_user_namespace_sandbox(monkeypatch, start):
     """Grading as an ordinary user: the notebook is root of its own user namespace, and still filtered."""
     flags = sandbox.unshare_flags(as_root=False)
     command = ["unshare", *flags, sys.executable, "-I", "-S", str(sandbox.ENTER)]
     monkeypatch.setattr(sandbox.isolation, "probe", lambda: (command, ""))
-    assert _run_filtered("strict") == "2 1 True True"
+    assert _run_filtered("strict", start) == "2 1 True True"
 
 
-def test_warn_mode_without_namespaces_still_filters_system_calls(monkeypatch, capfd):
+def test_warn_mode_without_namespaces_still_filters_system_calls(monkeypatch, capfd, start):
     monkeypatch.setattr(sandbox.isolation, "probe", lambda: (None, "no user namespaces"))
-    assert _run_filtered("warn") == "2 1 True True"
+    assert _run_filtered("warn", start) == "2 1 True True"
     err = capfd.readouterr().err
     assert "WITHOUT a sandbox" in err and "WITHOUT the system-call filter" not in err
 
 
-def test_without_libseccomp_strict_mode_refuses_and_warn_mode_says_so(monkeypatch, tmp_path, capfd):
+def test_without_libseccomp_strict_mode_refuses_and_warn_mode_says_so(monkeypatch, tmp_path, capfd, start):
     monkeypatch.setattr(sandbox.isolation, "BINDING", "no_such_seccomp_binding")
     why = sandbox.probe_filter.__wrapped__()  # the real probe, not its cached answer
     assert why == (None, "the Python package no_such_seccomp_binding is not installed")
@@ -309,14 +307,14 @@ def test_without_libseccomp_strict_mode_refuses_and_warn_mode_says_so(monkeypatc
         api.grade(TOY, tmp_path, out=tmp_path / "out")
     assert "apt install libseccomp2" in str(info.value) and "pip install -r requirements" in str(info.value)
     assert not (tmp_path / "out").exists()
-    assert _run_filtered("warn").split()[0] == "0"  # namespaces, but no filter
+    assert _run_filtered("warn", start).split()[0] == "0"  # namespaces, but no filter
     err = capfd.readouterr().err
     assert "WITHOUT the system-call filter (the Python package no_such_seccomp_binding is not" in err
 
 
-def test_the_benchmark_switch_never_turns_the_filter_off_silently(monkeypatch, capfd):
+def test_the_benchmark_switch_never_turns_the_filter_off_silently(monkeypatch, capfd, start):
     monkeypatch.setenv(sandbox.UNFILTERED_BENCHMARK, "1")
-    assert _run_filtered("strict").split()[0] == "0"
+    assert _run_filtered("strict", start).split()[0] == "0"
     assert f"WITHOUT the system-call filter ({sandbox.UNFILTERED_BENCHMARK} is set)" in capfd.readouterr().err
 
 
@@ -371,9 +369,9 @@ def test_warn_mode_grades_without_namespaces_and_says_so(monkeypatch, tmp_path, 
     )
 
 
-def test_a_sandboxed_process_sees_no_network_and_no_host_files():
+def test_a_sandboxed_process_sees_no_network_and_no_host_files(start):
     isolation = sandbox.Isolation("strict", sandbox.default_expose())
-    runner = sandbox.start(limits=sandbox.Limits(cell_timeout=10), isolation=isolation)
+    runner = start(limits=sandbox.Limits(cell_timeout=10), isolation=isolation)
     source = (
         "import os, socket\n"
         f"print(sorted(os.listdir({str(ROOT)!r})))\n"
@@ -390,14 +388,14 @@ def test_a_sandboxed_process_sees_no_network_and_no_host_files():
     assert set(ast.literal_eval(listing)) == {workdir, *under_tmp}
 
 
-def test_a_path_exposed_under_tmp_is_readable_and_read_only():
+def test_a_path_exposed_under_tmp_is_readable_and_read_only(start):
     """A checkout (and its virtualenv) under /tmp must stay visible above the sandbox's fresh /tmp."""
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="exposed-") as folder:
         (Path(folder) / "data.txt").write_text("visible")
         os.chmod(folder, 0o755)
         os.chmod(Path(folder) / "data.txt", 0o644)
         isolation = sandbox.Isolation("strict", (*sandbox.default_expose(), folder))
-        runner = sandbox.start(limits=sandbox.Limits(cell_timeout=10), isolation=isolation)
+        runner = start(limits=sandbox.Limits(cell_timeout=10), isolation=isolation)
         source = (
             f"print(open({folder + '/data.txt'!r}).read())\n"
             f"try:\n    open({folder + '/new.txt'!r}, 'w')\nexcept OSError as e:\n    print(type(e).__name__)"
@@ -407,7 +405,7 @@ def test_a_path_exposed_under_tmp_is_readable_and_read_only():
         assert not (Path(folder) / "new.txt").exists()
 
 
-def test_the_data_folder_is_readable_by_the_name_it_is_given_even_through_a_symlink(monkeypatch):
+def test_the_data_folder_is_readable_by_the_name_it_is_given_even_through_a_symlink(monkeypatch, start):
     """CI may reach the course data through a symlinked folder; the notebook uses DLCOURSE_DATA as named."""
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="real-data-") as real:
         os.chmod(real, 0o755)
@@ -419,14 +417,14 @@ def test_the_data_folder_is_readable_by_the_name_it_is_given_even_through_a_syml
         try:
             monkeypatch.setenv("DLCOURSE_DATA", f"{link}/data")
             isolation = sandbox.Isolation("strict", sandbox.default_expose())
-            runner = sandbox.start(limits=sandbox.Limits(cell_timeout=10), isolation=isolation)
+            runner = start(limits=sandbox.Limits(cell_timeout=10), isolation=isolation)
             stream = runner.run([(0, f"print(open({str(link)!r} + '/data/mnist.txt').read())")]).outputs[0][0]
             assert stream["text"].strip() == "digits"
         finally:
             link.unlink()
 
 
-def test_the_user_namespace_flavour_a_laptop_gets_is_as_tight(monkeypatch):
+def test_the_user_namespace_flavour_a_laptop_gets_is_as_tight(monkeypatch, start):
     """Without root the notebook is uid 0 of its own user namespace, with no capabilities at all."""
     command = [
         "unshare",
@@ -446,7 +444,7 @@ def test_the_user_namespace_flavour_a_laptop_gets_is_as_tight(monkeypatch):
         f"print(os.path.exists({str(ROOT / 'solutions')!r}), os.path.exists({str(ROOT / 'tests')!r}))\n"
         "socket.create_connection(('127.0.0.1', 9), timeout=1)"
     )
-    execution = sandbox.start(limits=sandbox.Limits(cell_timeout=10), isolation=isolation).run([(0, source)])
+    execution = start(limits=sandbox.Limits(cell_timeout=10), isolation=isolation).run([(0, source)])
     stream, error = execution.outputs[0]
     assert stream["text"].splitlines()[0] == "0000000000000000"  # no capability, not even in its namespace
     assert stream["text"].splitlines()[-2:] == ["True", "False False"]
@@ -577,11 +575,11 @@ print([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children])
 """
 
 
-def test_a_forking_memory_bomb_is_bounded_by_the_sandboxs_memory_limit_as_a_whole(capfd):
+def test_a_forking_memory_bomb_is_bounded_by_the_sandboxs_memory_limit_as_a_whole(capfd, start):
     from autograder.sandbox import cgroups
 
     isolation = sandbox.Isolation("strict", sandbox.default_expose())
-    runner = sandbox.start(limits=sandbox.Limits(cell_timeout=30, memory_bytes=1024**3), isolation=isolation)
+    runner = start(limits=sandbox.Limits(cell_timeout=30, memory_bytes=1024**3), isolation=isolation)
     group = runner.cgroup
     execution = runner.run([(0, FORKING_MEMORY_BOMB)])
     if os.geteuid() != 0 and group is None:  # no writable cgroup: per-process limits only, and it says so
@@ -680,12 +678,12 @@ def test_each_model_gadget_is_refused_and_the_student_reads_why(model_batch, gad
     assert "the grader does not rebuild this model" in feedback
 
 
-def test_each_test_cell_starts_from_the_keras_settings_the_set_up_left():
+def test_each_test_cell_starts_from_the_keras_settings_the_set_up_left(start):
     """A test that changes Keras's settings or random state (as a gadget would) does not reach the next."""
     isolation = sandbox.Isolation("strict", sandbox.default_expose())
     limits = sandbox.Limits(cell_timeout=60)
-    student = sandbox.start(limits=limits, isolation=isolation)
-    verifier = sandbox.start(limits=limits, preload=("keras",), isolation=isolation, role="verifier")
+    student = start(limits=limits, isolation=isolation)
+    verifier = start(limits=limits, preload=("keras",), isolation=isolation, role="verifier")
     change = (
         'keras.config.set_floatx("float16")\nkeras.config.set_epsilon(0.5)\n'
         'keras.config.set_image_data_format("channels_first")\nkeras.utils.set_random_seed(7)'
