@@ -19,7 +19,8 @@ Most of a page is the same on every student's page (the release's instructions, 
 visible tests), so each process renders a text once and reuses it (:func:`_reused`): the Pygments
 highlighting of a code cell, a Markdown cell's HTML and the sanitizer's output are pure functions of their
 text (and the lexer). Only texts of at most :data:`REUSED_CHARS` characters are kept, at most
-:data:`REUSED_TEXTS` of each kind, so a batch of large submissions cannot fill the grader's memory.
+:data:`REUSED_TEXTS` of each kind, so a batch of large submissions cannot fill the grader's memory (it
+keeps some 45 MB at most, most of it highlighted code).
 
 The page reads offline: MathJax 3 (the pinned ``django-static-mathjax``, as the book) is copied once per
 output folder by :func:`write_assets` and referenced relatively, with its "safe" extension on (no
@@ -110,8 +111,11 @@ def _too_nested(text: str) -> bool:
     return False
 
 
-REUSED_CHARS = 20_000  # a text at most this long is rendered once per process and its result reused
-REUSED_TEXTS = 512  # results kept per kind of rendering (least recently used dropped first)
+# A text at most REUSED_CHARS long is rendered once per process and its result reused; REUSED_TEXTS results
+# are kept per kind of rendering (least recently used dropped first). Highlighted code is up to 15 times its
+# source (Markdown's HTML and sanitized markup about 1-2 times): 256 x 8,000 x 16 characters bound the first.
+REUSED_CHARS = 8_000
+REUSED_TEXTS = 256
 
 
 def _reused(render: Callable[..., str]) -> Callable[..., str]:
