@@ -296,7 +296,7 @@ def _grade_locally(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=start_process_worker,
-        initargs=(settings,),
+        initargs=(settings, loaded),
     ) as pool:
         # Jobs are taken in order: each worker's last one (one of the last `workers`) warms nothing.
         futures = {

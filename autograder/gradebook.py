@@ -178,24 +178,30 @@ def _record_student(gb: Any, where: Place, result: SubmissionResult) -> None:
         submission = gb.find_submission(where.assignment, result.student_id)
     except MissingEntry:
         submission = gb.add_submission(where.assignment, result.student_id)
-    _mirror_notebook(gb, submission, where)
+    # The notebook's grades in one query (nbgrader's find_grade joins seven tables for each cell); a cell
+    # without one is looked up by find_grade, which says it is missing.
+    mirrored = _mirror_notebook(gb, submission, where)
+    grades = {grade.name: grade for grade in mirrored.grades}
     for cell in result.cells:
-        grade = gb.find_grade(cell.grade_id, where.notebook, where.assignment, result.student_id)
+        grade = grades.get(cell.grade_id) or gb.find_grade(
+            cell.grade_id, where.notebook, where.assignment, result.student_id
+        )
         grade.auto_score = cell.points if not cell.manual or cell.points is not None else None
         grade.needs_manual_grade = cell.manual and cell.points is None and grade.manual_score is None
     gb.db.commit()
 
 
-def _mirror_notebook(gb: Any, submission: Any, where: Place) -> None:
-    """Give ``submission`` its copy of the notebook's cells if it has none yet.
+def _mirror_notebook(gb: Any, submission: Any, where: Place) -> Any:
+    """``submission``'s copy of the notebook (nbgrader's ``SubmittedNotebook``), made if it has none yet.
 
     nbgrader's ``add_submission`` mirrors the notebooks the assignment has at that moment; a notebook
     graded after the student's first one (every notebook is graded in turn) is added here the same way.
     """
     from nbgrader.api import Comment, Grade, SubmittedNotebook
 
-    if any(nb.notebook.name == where.notebook for nb in submission.notebooks):
-        return
+    existing = next((nb for nb in submission.notebooks if nb.notebook.name == where.notebook), None)
+    if existing is not None:
+        return existing
     notebook = gb.find_notebook(where.notebook, where.assignment)
     mirrored = SubmittedNotebook(notebook=notebook, assignment=submission)
     for cell in notebook.grade_cells:
@@ -207,6 +213,7 @@ def _mirror_notebook(gb: Any, submission: Any, where: Place) -> None:
         Grade(cell_id=cell.id, notebook=mirrored)
     gb.db.add(mirrored)
     gb.db.flush()
+    return mirrored
 
 
 OVERRIDES = "autograder_override"  # our one table beside nbgrader's: why a test's points were overridden

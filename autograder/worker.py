@@ -136,11 +136,14 @@ class GradingWorker:
         self._use_servers = assignment.config.fork_server and sandbox.resolve(isolation) is not None
 
     @classmethod
-    def load(cls, settings: WorkerSettings) -> GradingWorker:
-        """Load the assignment named by ``settings`` and build a worker for it."""
-        assignment = load_assignment(settings.folder, root=settings.root, notebook=settings.notebook)
+    def load(cls, settings: WorkerSettings, assignment: Assignment | None = None) -> GradingWorker:
+        """Build a worker for the assignment ``settings`` name: ``assignment`` when the caller has loaded it
+        (the run's timeout applied), else loaded here."""
+        if assignment is None:
+            loaded = load_assignment(settings.folder, root=settings.root, notebook=settings.notebook)
+            assignment = loaded.with_timeout(settings.timeout)
         return cls(
-            assignment.with_timeout(settings.timeout),
+            assignment,
             OutputStore(settings.out, assignment.name),
             isolation=sandbox.Isolation(settings.sandbox_mode, sandbox.default_expose()),
             threads=settings.threads,
@@ -281,9 +284,14 @@ def bind_to_process(worker: GradingWorker) -> GradingWorker:
     return worker
 
 
-def start_process_worker(settings: WorkerSettings) -> None:
-    """Make this process a pool's grading worker (a ``ProcessPoolExecutor`` initializer)."""
-    _PROCESS_WORKER[:] = [bind_to_process(GradingWorker.load(settings))]
+def start_process_worker(settings: WorkerSettings, assignment: Assignment) -> None:
+    """Make this process a pool's grading worker (a ``ProcessPoolExecutor`` initializer).
+
+    ``assignment`` is the parent's, loaded once (the run's timeout applied): loading it again would run
+    nbgrader's preprocessors, and importing nbgrader costs each worker 0.6 s of CPU it needs for nothing
+    else.
+    """
+    _PROCESS_WORKER[:] = [bind_to_process(GradingWorker.load(settings, assignment))]
 
 
 def grade_in_process(submission: Submission, warm_next: bool | None = None) -> Outcome:

@@ -15,6 +15,13 @@ their browsers):
   template loads from ``feedback/_static/``): an inline script or ``on...=`` handler that slipped through
   would not run, and nothing is loaded from another host.
 
+Most of a page is the same on every student's page (the release's instructions, protected code and
+visible tests), so each process renders a text once and reuses it (:func:`_reused`): the Pygments
+highlighting of a code cell, a Markdown cell's HTML and the sanitizer's output are pure functions of their
+text (and the lexer). Only texts of at most :data:`REUSED_CHARS` characters are kept, at most
+:data:`REUSED_TEXTS` of each kind, so a batch of large submissions cannot fill the grader's memory (it
+keeps some 45 MB at most, most of it highlighted code).
+
 The page reads offline: MathJax 3 (the pinned ``django-static-mathjax``, as the book) is copied once per
 output folder by :func:`write_assets` and referenced relatively, with its "safe" extension on (no
 ``\\href{javascript:...}`` in a student's formulas).
@@ -27,8 +34,10 @@ import html
 import importlib.util
 import re
 import shutil
-from functools import cache
+from collections.abc import Callable
+from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 
 import bleach
 from bleach.css_sanitizer import ALLOWED_CSS_PROPERTIES, CSSSanitizer
@@ -102,6 +111,31 @@ def _too_nested(text: str) -> bool:
     return False
 
 
+# A text at most REUSED_CHARS long is rendered once per process and its result reused; REUSED_TEXTS results
+# are kept per kind of rendering (least recently used dropped first). Highlighted code is up to 15 times its
+# source (Markdown's HTML and sanitized markup about 1-2 times): 256 x 8,000 x 16 characters bound the first.
+REUSED_CHARS = 8_000
+REUSED_TEXTS = 256
+
+
+def _reused(render: Callable[..., str]) -> Callable[..., str]:
+    """``render(*keys, text)``, its results kept for texts of at most :data:`REUSED_CHARS` characters.
+
+    ``render`` must be a pure function of its arguments (hashable keys, the text last). The cells every
+    student's page shares are then rendered once per process instead of once per page; a longer text is
+    rendered each time (it is seldom shared, and keeping it would let submissions fill memory).
+    """
+    kept = lru_cache(maxsize=REUSED_TEXTS)(render)
+
+    def rendered(*args: Any) -> str:
+        return kept(*args) if len(args[-1]) <= REUSED_CHARS else render(*args)
+
+    return rendered
+
+
+_sanitized = _reused(_CLEANER.clean)
+
+
 def clean_html(element: str | bytes) -> str:
     """Markup from a submission, made inert: only formatting tags and safe attributes survive.
 
@@ -112,7 +146,7 @@ def clean_html(element: str | bytes) -> str:
     if len(text) > MAX_MARKUP_CHARS or _too_nested(text):
         shown = html.escape(text[:MAX_MARKUP_CHARS])
         return f"<pre>{shown}</pre><p>[shown as text: too long or too deeply nested to display]</p>"
-    return _CLEANER.clean(text)
+    return _sanitized(text)
 
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -134,21 +168,65 @@ _IMG_WITHOUT_ALT = re.compile(r"<img\b(?![^>]*\salt=)", re.IGNORECASE)
 
 @cache
 def _exporter():
+    from jinja2 import pass_context
     from nbconvert import HTMLExporter
     from nbconvert.exporters.templateexporter import TemplateExporter
     from nbconvert.filters.highlight import Highlight2HTML
     from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 
+    class ReusedHighlight(Highlight2HTML):
+        """nbconvert's ``highlight_code`` filter for one page, asking ``highlighted(lexer, source)`` (the
+        exporter's, which keeps its results) for every cell but one whose metadata names a
+        ``magics_language`` (nbconvert then highlights it in that language)."""
+
+        def __init__(self, highlighted: Callable[[str, str], str], **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.highlighted = highlighted
+
+        def __call__(self, source, language=None, metadata=None):
+            lexer = language or self.pygments_lexer
+            magics = bool(metadata and "magics_language" in metadata)
+            if isinstance(source, str) and isinstance(lexer, str) and not magics:
+                return self.highlighted(lexer, source)
+            return super().__call__(source, language, metadata)
+
     class FeedbackExporter(HTMLExporter):
         """nbconvert's HTML exporter without its last pass through BeautifulSoup, which parses and writes
         the whole page again (half of a page's rendering time) to give images without alternative text
         nbconvert's default one (done here by :data:`_IMG_WITHOUT_ALT`) and to make JupyterLab's cells
-        focusable (the classic template the feedback page extends has none)."""
+        focusable (the classic template the feedback page extends has none).
+
+        Code is highlighted, and Markdown without attachments rendered, once per text (:func:`_reused`).
+        """
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.highlighted = _reused(self.highlight_with)
+            self.plain_markdown = _reused(self.markdown_in)
+
+        def highlight_with(self, lexer: str, source: str) -> str:
+            """nbconvert's highlighting of ``source`` with the Pygments lexer named ``lexer``."""
+            return Highlight2HTML(pygments_lexer=lexer, parent=self)(source)
+
+        def markdown_in(self, path: str, source: str) -> str:
+            """nbconvert's HTML for ``source``, a cell without attachments on a page whose notebook is in
+            ``path`` (all its renderer reads besides the text and the exporter's settings)."""
+            return HTMLExporter.markdown2html(self, {"resources": {"metadata": {"path": path}}}, source)
+
+        @pass_context
+        def markdown2html(self, context, source):
+            cell = context.get("cell", {})
+            path = context.get("resources", {}).get("metadata", {}).get("path", "")
+            if cell.get("attachments") or not isinstance(source, str) or not isinstance(path, str):
+                return HTMLExporter.markdown2html(self, context, source)
+            return self.plain_markdown(path, source)
 
         def from_notebook_node(self, nb, resources=None, **kw):
             language = nb.metadata.get("language_info", {})
             lexer = language.get("pygments_lexer", language.get("name", None))
-            self.register_filter("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
+            self.register_filter(
+                "highlight_code", ReusedHighlight(self.highlighted, pygments_lexer=lexer, parent=self)
+            )
             resources = self._init_resources(resources)
             self.register_filter(
                 "filter_data_type",

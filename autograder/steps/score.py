@@ -5,12 +5,18 @@ nbgrader's ``determine_grade`` gives a test cell zero for an ``error`` output *o
 otherwise. Here only an ``error`` output (or a cell that never finished) fails a test; partial credit is
 nbgrader's own ``get_partial_grade``. A manually graded answer left as released earns 0 (as in nbgrader);
 any other answer awaits review (``points=None``).
+
+nbgrader is imported only for a partial grade: importing any of its modules runs its package's
+``__init__``, which loads its Jupyter server extensions (0.6 s of CPU in every grading process). Whether an
+answer is left as released is told by nbgrader's checksum, computed here as nbgrader computes it
+(:func:`checksum`).
 """
 
 from __future__ import annotations
 
+import hashlib
+
 from nbformat import NotebookNode
-from nbgrader.utils import compute_checksum, get_partial_grade
 
 from autograder.results import CellResult
 from autograder.sandbox import Execution
@@ -23,11 +29,30 @@ def error_message(output: NotebookNode) -> str:
     return f"{output.get('ename', 'Error')}: {evalue}" if evalue else str(output.get("ename", "Error"))
 
 
+def checksum(cell: NotebookNode) -> str:
+    """nbgrader's checksum of a graded cell (``nbgrader.utils.compute_checksum`` of the pinned nbgrader):
+    what its ``ComputeChecksums`` stores in a released cell's metadata, so an unchanged answer matches."""
+    meta = cell.metadata["nbgrader"] if "nbgrader" in cell.metadata else {}
+    grade, solution = meta.get("grade", False), meta.get("solution", False)
+    if "nbgrader" not in cell.metadata or solution:
+        locked = False
+    else:
+        locked = True if grade else meta.get("locked", False)
+    digest = hashlib.md5()
+    for part in (cell.source, cell.cell_type, str(grade), str(solution), str(locked), meta["grade_id"]):
+        digest.update(part.encode("utf-8"))
+    if grade:
+        digest.update(str(float(meta["points"])).encode("utf-8"))
+    return digest.hexdigest()
+
+
 def _test_verdict(cell: NotebookNode, max_points: float) -> tuple[float, str]:
     for output in cell.outputs:
         if output.output_type == "error":
             return 0.0, error_message(output)
         if output.output_type == "execute_result" and "text/plain" in output.get("data", {}):
+            from nbgrader.utils import get_partial_grade
+
             return float(get_partial_grade(output, max_points)), ""
     return max_points, ""
 
@@ -54,7 +79,7 @@ def score(nb: NotebookNode, assignment: Assignment, execution: Execution) -> tup
         i = index[spec.grade_id]
         cell = nb.cells[i]
         if spec.role == "manual":
-            unchanged = spec.grade_id not in tasks and compute_checksum(cell) == spec.checksum
+            unchanged = spec.grade_id not in tasks and checksum(cell) == spec.checksum
             results.append(
                 CellResult(
                     spec.grade_id,

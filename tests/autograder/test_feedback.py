@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
+import subprocess
+import sys
 
 import nbformat
 from bs4 import BeautifulSoup
-from conftest import read_page
+from conftest import ROOT, read_page, read_toy
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
 from autograder.results import CellResult, Status, SubmissionResult
@@ -210,3 +214,54 @@ def test_every_image_has_alternative_text():
     page = render_feedback(new_notebook(cells=[text, code]), _result("ann"), assignment="toy")
     alts = [img.get("alt") for img in BeautifulSoup(page, "html.parser").find_all("img")]
     assert sorted(alts) == sorted(["", "loss curve", *[NO_ALT] * 3])  # Markdown's ![](...) says "decorative"
+
+
+FRESH_RENDER = """
+import json, sys
+import nbformat
+from autograder.results import SubmissionResult
+from autograder.steps.feedback import render_feedback
+nb = nbformat.reads(sys.stdin.read(), as_version=4)
+print(render_feedback(nb, SubmissionResult.from_dict(json.loads(sys.argv[1])), assignment="toy"), end="")
+"""
+
+
+def _fresh_render(nb: nbformat.NotebookNode, result: SubmissionResult) -> str:
+    """The page a new process renders (nothing reused from earlier pages)."""
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_RENDER, json.dumps(result.to_dict())], input=nbformat.writes(nb),
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
+def _without_cell_ids(page: str) -> str:
+    """The page without its cells' ids (the verdict cells the page adds get random ones)."""
+    return re.sub(r'id="cell-id=[^"]*"', "", page)
+
+
+def test_a_page_rendered_after_others_is_the_one_a_fresh_process_renders(toy):
+    """Cells shared with earlier pages are rendered once per process: does a student whose answers differ
+    from the release's, whose notebook names another lexer, or whose cells of the same words have different
+    attachments still get exactly their own page?"""
+    result = SubmissionResult("ann", Status.GRADED, cells=(CellResult("explain", 0.0, 1.0, False, "no"),))
+    correct, wrong = read_toy(toy, "correct"), read_toy(toy, "partially-wrong")
+    differing = [
+        cell.source for cell in wrong.cells
+        if cell.cell_type == "code" and cell.source not in {c.source for c in toy.release.cells}
+    ]  # fmt: skip
+    assert differing  # the student's answers are not the release's
+    drawn = [base64.b64encode(picture).decode() for picture in (b"first", b"second")]
+    text = "![diagram](attachment:d.png) the same words in two cells"
+    for nb in (correct, wrong):
+        nb.cells += [new_markdown_cell(text, attachments={"d.png": {"image/png": data}}) for data in drawn]
+    other_lexer = nbformat.from_dict(wrong)
+    other_lexer.metadata["language_info"] = {"name": "text", "pygments_lexer": "text"}
+    render_feedback(correct, result, assignment="toy")
+    for nb in (wrong, other_lexer):
+        page = render_feedback(nb, result, assignment="toy")
+        assert _without_cell_ids(page) == _without_cell_ids(_fresh_render(nb, result))
+        shown = BeautifulSoup(page, "html.parser").get_text()
+        assert all(line in shown for source in differing for line in source.splitlines() if line.strip())
+        images = [img["src"] for img in BeautifulSoup(page, "html.parser").find_all("img")]
+        assert [f"data:image/png;base64,{data}" for data in drawn] == images  # each cell its own picture

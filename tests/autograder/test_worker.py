@@ -12,7 +12,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import pickle
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from autograder.k8s import write_manifests
 from autograder.results import Status
 from autograder.source import load_assignment
 from autograder.store import OutputStore
-from autograder.worker import GradingWorker, check_isolation
+from autograder.worker import GradingWorker, WorkerSettings, check_isolation
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY = ROOT / "tests" / "fixtures" / "autograder"
@@ -73,6 +76,39 @@ def test_a_worker_keeps_one_warm_sandbox_per_role_until_closed(worker, tmp_path)
     worker.grade(submission(tmp_path, "dave"))
     worker.close()
     assert sandboxes_of_this_process() == before
+
+
+POOL_WORKER = """
+import pickle, sys
+from autograder.collect import Submission
+from autograder.worker import grade_in_process, start_process_worker
+with open(sys.argv[1], "rb") as handle:
+    settings, assignment = pickle.load(handle)
+start_process_worker(settings, assignment)
+outcome = grade_in_process(Submission("erin", settings.root / "toy.ipynb"), False)
+print(outcome.result.total, outcome.result.max_total, "nbgrader" in sys.modules)
+"""
+
+
+def test_a_pool_worker_grades_with_the_parents_assignment_and_never_imports_nbgrader(tmp_path):
+    """A local pool's worker gets the loaded assignment from the batch: it grades (a written answer
+    included) without importing nbgrader, whose import alone costs each worker 0.6 s of CPU."""
+    toy = load_assignment(TOY / "source" / "toy", root=ROOT)
+    shutil.copyfile(TOY / "submissions" / "untouched.ipynb", tmp_path / "toy.ipynb")
+    settings = WorkerSettings(
+        folder=toy.folder, root=tmp_path, notebook=toy.name, timeout=None, out=tmp_path / "out",
+        sandbox_mode="strict", threads=1,
+    )  # fmt: skip
+    (tmp_path / "job.pickle").write_bytes(pickle.dumps((settings, toy)))
+    done = subprocess.run(
+        [sys.executable, "-c", POOL_WORKER, str(tmp_path / "job.pickle")],
+        capture_output=True, text=True, cwd=ROOT, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    total, max_total, imported = done.stdout.split()
+    assert (float(total), float(max_total), imported) == (0.0, 5.0, "False")
+    manual = json.loads((tmp_path / "out" / ".state" / "erin.json").read_text())["cells"]
+    assert [(c["grade_id"], c["message"]) for c in manual if c["manual"]] == [("explain", "no answer")]
 
 
 # --- Dask: the same worker on a cluster ----------------------------------------------------------------
