@@ -10,6 +10,7 @@ at any point loses nothing that was finished and duplicates nothing on the next 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -100,7 +101,8 @@ class Batch:
     sandbox_mode: str
 
 
-GradeTodo = Callable[[Batch], dict[str, SubmissionResult]]
+# An executor: grades a batch's students still to grade, calling back with each result as it arrives.
+GradeTodo = Callable[[Batch, ProgressCallback], dict[str, SubmissionResult]]
 
 
 def prepare(
@@ -188,10 +190,19 @@ def grade_each_notebook(
             students=students, notebook=name, within=within,
         )  # fmt: skip
         results = dict(batch.plan.done)
+        # Each result goes into the gradebook as it arrives, while the workers grade the next students.
+        recorder = gradebook.Recorder(batch.store.out, batch.assignment)
+
+        def arrived(result: SubmissionResult, kept: bool, recorder: gradebook.Recorder = recorder) -> None:
+            with contextlib.suppress(Exception):  # a gradebook that cannot open fails the reports, as before
+                recorder.add(result)
+            if on_result:
+                on_result(result, kept)
+
         if batch.plan.todo:
-            results.update(grade_todo(batch))
+            results.update(grade_todo(batch, arrived))
         ordered = tuple(results[s.student_id] for s in batch.submissions if s.student_id in results)
-        final = write_reports(batch.store.out, batch.assignment, ordered)
+        final = write_reports(batch.store.out, batch.assignment, ordered, recorder=recorder)
         regraded = tuple(s.student_id for s in batch.plan.todo)
         parts[name] = reports.GradeReport(batch.assignment.name, batch.store.out, final, regraded)
         max_scores[name] = points_possible(batch.assignment)
@@ -253,10 +264,8 @@ def grade(
     isolation = check_isolation(sandbox_mode)
     sandbox.sweep()  # working folders and cgroups a killed grader left behind
 
-    def grade_todo(batch: Batch) -> dict[str, SubmissionResult]:
-        return _grade_locally(
-            batch, workers=workers, timeout=timeout, isolation=isolation, on_result=on_result
-        )
+    def grade_todo(batch: Batch, arrived: ProgressCallback) -> dict[str, SubmissionResult]:
+        return _grade_locally(batch, workers=workers, timeout=timeout, isolation=isolation, on_result=arrived)
 
     return grade_each_notebook(
         assignment, submissions, out=out, timeout=timeout, force=force, root=root, sandbox_mode=sandbox_mode,
@@ -319,14 +328,21 @@ def write_reports(
     results: tuple[SubmissionResult, ...],
     *,
     feedback_for: tuple[str, ...] = (),
+    recorder: gradebook.Recorder | None = None,
 ) -> tuple[SubmissionResult, ...]:
     """Record the results in the gradebook, then write every report from it (:func:`outputs.write`).
+
+    ``recorder``: the run's gradebook, holding the results recorded as they arrived (the others are
+    recorded here).
 
     Returns:
         The results with the gradebook's manual points, comments and overrides merged in.
     """
     write_assets(out / "feedback")  # MathJax, once per output folder (the pages reference it relatively)
-    for student_id, error in gradebook.record(out, assignment, results):
+    recorder = recorder or gradebook.Recorder(out, assignment)
+    for result in results:
+        recorder.add(result)
+    for student_id, error in recorder.close():
         log_grader_error(out, student_id, "recording in the gradebook", error)
     return outputs.write(out, assignment, results, feedback_for=feedback_for)
 

@@ -360,8 +360,8 @@ def grade_dask(
     check_isolation(sandbox_mode)  # the client's machine too: a broken sandbox is found before sending
     cluster = _Cluster(scheduler, local_workers)
 
-    def grade_todo(batch: api.Batch) -> dict[str, SubmissionResult]:
-        return _dask_batch(cluster, batch, timeout, on_result)
+    def grade_todo(batch: api.Batch, arrived: api.ProgressCallback) -> dict[str, SubmissionResult]:
+        return _dask_batch(cluster, batch, timeout, arrived)
 
     try:
         return api.grade_each_notebook(

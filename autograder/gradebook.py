@@ -109,6 +109,50 @@ def _url(folder: Path) -> str:
     return f"sqlite:///{(folder / DB_NAME).resolve()}"
 
 
+class Recorder:
+    """The gradebook of one notebook's run, written as results arrive (a batch's main process records a
+    student while the workers grade the next ones, instead of every student after the last).
+
+    The gradebook is opened, and the assignment's structure stored, at the first :meth:`add`; a student is
+    recorded once per recorder, and :meth:`close` commits and says who could not be stored.
+    """
+
+    def __init__(self, out: Path, assignment: Assignment) -> None:
+        self.out, self.assignment = out, assignment
+        self.recorded: set[str] = set()
+        self.skipped: list[tuple[str, Exception]] = []
+        self._stack = contextlib.ExitStack()
+        self._gb: Any = None
+
+    def _open(self) -> Any:
+        if self._gb is None:
+            self.where = place(self.out, self.assignment.name)
+            self._gb = self._stack.enter_context(_open(self.where.folder))
+            _record_structure(self._gb, self.where, self.assignment)
+        return self._gb
+
+    def add(self, result: SubmissionResult) -> None:
+        """Store ``result``'s automatic grades if it was graded (once; a later call for it is ignored)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        gb = self._open()
+        if result.status is not Status.GRADED or result.student_id in self.recorded:
+            return
+        self.recorded.add(result.student_id)
+        try:
+            _record_student(gb, self.where, result)
+        except (SQLAlchemyError, ValueError, TypeError) as error:
+            gb.db.rollback()
+            self.skipped.append((result.student_id, error))
+
+    def close(self) -> list[tuple[str, Exception]]:
+        """Commit and close the gradebook (opened first if nothing was added); return ``(student_id,
+        error)`` for every student that could not be stored."""
+        self._open().db.commit()
+        self._stack.close()
+        return self.skipped
+
+
 def record(
     out: Path, assignment: Assignment, results: Sequence[SubmissionResult]
 ) -> list[tuple[str, Exception]]:
@@ -125,48 +169,41 @@ def record(
     Returns:
         ``(student_id, error)`` for every student that could not be stored.
     """
-    from sqlalchemy.exc import SQLAlchemyError
+    recorder = Recorder(out, assignment)
+    for result in results:
+        recorder.add(result)
+    return recorder.close()
 
-    where = place(out, assignment.name)
+
+def _record_structure(gb: Any, where: Place, assignment: Assignment) -> None:
+    """The assignment, its notebook and its cells, as nbgrader's SaveCells stores them."""
     name, notebook = where.assignment, where.notebook
-    skipped: list[tuple[str, Exception]] = []
-    with _open(where.folder) as gb:
-        gb.update_or_create_assignment(name)
-        gb.update_or_create_notebook(notebook, name)
-        for cell in assignment.master.cells:
-            meta = nb_meta(cell)
-            grade_id = meta.get("grade_id")
-            if not grade_id:
-                continue
-            if meta.get("grade"):
-                gb.update_or_create_grade_cell(
-                    grade_id, notebook, name, max_score=float(meta.get("points", 0)), cell_type=cell.cell_type
-                )
-            if meta.get("task"):  # a task: graded by a person, as nbgrader's SaveCells records it
-                gb.update_or_create_task_cell(
-                    grade_id, notebook, name, max_score=float(meta.get("points", 0)), cell_type=cell.cell_type
-                )
-            if meta.get("solution"):
-                gb.update_or_create_solution_cell(grade_id, notebook, name)
-            gb.update_or_create_source_cell(
-                grade_id,
-                notebook,
-                name,
-                cell_type=cell.cell_type,
-                locked=bool(meta.get("locked")),
-                source=cell.source,
-                checksum=meta.get("checksum"),
+    gb.update_or_create_assignment(name)
+    gb.update_or_create_notebook(notebook, name)
+    for cell in assignment.master.cells:
+        meta = nb_meta(cell)
+        grade_id = meta.get("grade_id")
+        if not grade_id:
+            continue
+        if meta.get("grade"):
+            gb.update_or_create_grade_cell(
+                grade_id, notebook, name, max_score=float(meta.get("points", 0)), cell_type=cell.cell_type
             )
-        for result in results:
-            if result.status is not Status.GRADED:
-                continue
-            try:
-                _record_student(gb, where, result)
-            except (SQLAlchemyError, ValueError, TypeError) as error:
-                gb.db.rollback()
-                skipped.append((result.student_id, error))
-        gb.db.commit()
-    return skipped
+        if meta.get("task"):  # a task: graded by a person, as nbgrader's SaveCells records it
+            gb.update_or_create_task_cell(
+                grade_id, notebook, name, max_score=float(meta.get("points", 0)), cell_type=cell.cell_type
+            )
+        if meta.get("solution"):
+            gb.update_or_create_solution_cell(grade_id, notebook, name)
+        gb.update_or_create_source_cell(
+            grade_id,
+            notebook,
+            name,
+            cell_type=cell.cell_type,
+            locked=bool(meta.get("locked")),
+            source=cell.source,
+            checksum=meta.get("checksum"),
+        )
 
 
 def _record_student(gb: Any, where: Place, result: SubmissionResult) -> None:

@@ -84,3 +84,20 @@ def test_check_runs_public_tests_only_and_reports_them(tmp_path):
     shutil.copyfile(TOY_SUBMISSIONS / "untouched.ipynb", tmp_path / "toy.ipynb")
     done = autograder_cli("check", str(tmp_path / "toy.ipynb"))
     assert done.returncode == 1 and "NotImplementedError" in done.stdout
+
+
+def test_each_student_is_in_the_gradebook_as_soon_as_graded(tmp_path):
+    """formgrader, opened on a batch still running, already lists the students graded so far."""
+    from conftest import toy_students
+    from nbgrader.api import Gradebook
+
+    subs = toy_students(tmp_path / "subs", ("correct", "partially-wrong", "untouched"))
+    seen: list[tuple[str, set[str]]] = []
+
+    def arrived(result, kept):
+        with Gradebook(f"sqlite:///{tmp_path / 'out' / 'gradebook.db'}") as gb:
+            seen.append((result.student_id, {s.student.id for s in gb.find_assignment("toy").submissions}))
+
+    api.grade(TOY, subs, out=tmp_path / "out", workers=2, on_result=arrived)
+    assert len(seen) == 3 and all(student in graded for student, graded in seen)
+    assert seen[-1][1] == {"correct", "partially-wrong", "untouched"}
