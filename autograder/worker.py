@@ -1,14 +1,13 @@
 """One grading worker: what a process needs to grade submissions one after another, as one object.
 
 A :class:`GradingWorker` holds the loaded assignment (the run's timeout applied), how student code is
-isolated, the threads its sandboxes may use, the output store it writes to, a fork server per role (a
-warm process that imported the assignment's modules once and forks each sandbox, see
-:mod:`autograder.sandbox.forkserver`) and, between submissions, a warm spare sandbox per role (started
-while the previous submission's feedback is written, so the next student does not wait for it). Every
-executor builds one: the local
-pool (one per worker process, through :func:`start_process_worker`), the one-worker path (in-process),
-each Dask worker, and ``grade-one`` (a Kubernetes pod). Settings reach the sandbox as this object's
-fields, passed to :func:`autograder.sandbox.start`.
+isolated, the threads its sandboxes may use, the output store it writes to, a fork server (a warm process that
+imported the assignment's modules once and forks each sandbox, the student's and the verifier, see
+:mod:`autograder.sandbox.forkserver`) and, between submissions, a warm spare sandbox per role (started while
+the previous submission's feedback is written, so the next student does not wait for it). Every executor
+builds one: the local pool (one per worker process, through :func:`start_process_worker`), the one-worker path
+(in-process), each Dask worker, and ``grade-one`` (a Kubernetes pod). Settings reach the sandbox as this
+object's fields, passed to :func:`autograder.sandbox.start`.
 """
 
 from __future__ import annotations
@@ -130,9 +129,9 @@ class GradingWorker:
         self.threads = threads
         self.keep_warm = keep_warm
         self._spares: dict[Role, sandbox.Runner] = {}
-        self._servers: dict[Role, sandbox.ForkServer] = {}
-        # Fork servers need namespaces (strict mode, or warn mode where they exist) and the assignment's
-        # consent; one that fails to start is reported once and its role's sandboxes start the plain way.
+        self._server: sandbox.ForkServer | None = None
+        # A fork server needs namespaces (strict mode, or warn mode where they exist) and the assignment's
+        # consent; one that fails to start is reported once and sandboxes then start the plain way.
         self._use_servers = assignment.config.fork_server and sandbox.resolve(isolation) is not None
 
     @classmethod
@@ -157,33 +156,29 @@ class GradingWorker:
 
     def preload(self, role: Role) -> tuple[str, ...]:
         """What a sandbox of ``role`` imports before its job: ``preload`` of ``autograder.toml``, then the
-        modules the tests' set-up imports (the verifier's; in a fork server also the student's, whose
+        modules the tests' set-up imports (the verifier's; with a fork server also the student's, whose
         notebook's set-up cells import them too, and Keras takes seconds)."""
         preload = self.assignment.config.preload
         if role is Role.VERIFIER or self._use_servers:
             preload = tuple(dict.fromkeys((*preload, *prelude_modules(self.assignment))))
         return preload
 
-    def _server(self, role: Role) -> sandbox.ForkServer | None:
-        """The fork server of ``role``; None where sandboxes start the plain way. The first call starts
-        both roles' servers, so that their imports run side by side; one that stopped is replaced."""
+    def fork_server(self) -> sandbox.ForkServer | None:
+        """The worker's fork server, started on first use (one that stopped is replaced); None where
+        sandboxes start the plain way."""
         if not self._use_servers:
             return None
-        config = self.assignment.config
-        for each in (role, *Role):
-            server = self._servers.get(each)
-            if server is not None and server.alive:
-                continue
-            if server is not None:
-                server.close()
-            self._servers[each] = sandbox.ForkServer(
-                role=each,
-                preload=self.preload(each),
+        if self._server is None or not self._server.alive:
+            if self._server is not None:
+                self._server.close()
+            config = self.assignment.config
+            self._server = sandbox.ForkServer(
+                preload=self.preload(Role.STUDENT),
                 isolation=self.isolation,
                 env_passthrough=config.env_passthrough,
                 threads=self.threads,
             )
-        return self._servers[role]
+        return self._server
 
     def _new_runner(self, role: Role) -> sandbox.Runner:
         config = self.assignment.config
@@ -197,13 +192,10 @@ class GradingWorker:
             threads=self.threads,
         )
         try:
-            server = self._server(role)
+            server = self.fork_server()
             return start() if server is None else start(fork_server=server)
         except sandbox.ForkServerError as error:
-            self._use_servers = False  # the servers' sandboxes that run go on; new ones start plainly
-            failed = self._servers.pop(role, None)
-            if failed is not None:
-                failed.close()
+            self._use_servers = False  # new sandboxes start the plain way
             log_grader_error(self.store.out, "-", "starting the sandboxes' fork server", error)
             print(f"note: autograder: sandboxes start without a fork server ({error})", file=sys.stderr)
             return start()
@@ -254,13 +246,13 @@ class GradingWorker:
         return outcome
 
     def close(self) -> None:
-        """Stop the warm spare sandboxes and the fork servers (the worker can still grade: it starts new
+        """Stop the warm spare sandboxes and the fork server (the worker can still grade: it starts new
         ones)."""
         spares, self._spares = self._spares, {}
         for spare in spares.values():
             spare.close()
-        servers, self._servers = self._servers, {}
-        for server in servers.values():
+        server, self._server = self._server, None
+        if server is not None:
             server.close()
 
     def __enter__(self) -> GradingWorker:

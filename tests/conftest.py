@@ -190,7 +190,6 @@ def start(request):
         if sandbox.resolve(isolation) is None:
             return sandbox.start(**kwargs)
         server = sandbox.ForkServer(
-            role=kwargs.get("role", "student"),
             preload=kwargs.get("preload", ()),
             isolation=isolation,
             env_passthrough=kwargs.get("env_passthrough", ()),

@@ -92,16 +92,16 @@ A process can be started before its job is known (:func:`start`, then :func:`run
 worker keep warm sandboxes (a student's and a verifier) ready while it finishes the previous submission.
 The pipeline only sees :class:`Execution`.
 
-**Fork servers.** Started the plain way, each sandbox is ``unshare``, ``enter.py`` (a Python), ``setpriv``
-and ``runner.py`` (another Python importing IPython, NumPy and the assignment's modules): about 0.2 CPU
-seconds per sandbox for hw1, over 3 for the Keras homeworks, paid twice per student. A grading worker
-instead keeps a :class:`ForkServer` per role (``zygote.py``): a process that imported those modules once,
-in the sandbox's environment, and forks each sandbox. The child puts on the same layers in the same
+**Fork servers.** Started the plain way, each sandbox is ``unshare``, ``enter.py`` (a Python), ``setpriv`` and
+``runner.py`` (another Python importing IPython, NumPy and the assignment's modules): about 0.2 CPU seconds
+per sandbox for hw1, over 3 for the Keras homeworks, paid twice per student. A grading worker instead keeps a
+:class:`ForkServer` (``zygote.py``): a process that imported those modules once, in the sandbox's environment,
+and forks each sandbox, the student's and the verifier alike. The child puts on the same layers in the same
 order (cgroup, rlimits, namespaces, ``enter.py``'s private root and ``pivot_root``, the filter, then the
-capability and uid drop ``setpriv`` makes) before the job reaches it through its own pipes; the server
-never holds a notebook, a test or a result. ``start(fork_server=...)`` uses one; every test of this
-package's isolation runs both ways, and ``[execution] fork_server = false`` in ``autograder.toml``
-starts a fresh process per sandbox.
+capability and uid drop ``setpriv`` makes) before the job reaches it through its own pipes; the server never
+holds a notebook, a test or a result. ``start(fork_server=...)`` uses one; every test of this package's
+isolation runs both ways, and ``[execution] fork_server = false`` in ``autograder.toml`` starts a fresh
+process per sandbox.
 
 The package is split by responsibility, each module looking only down: :mod:`.isolation` (modes, limits,
 probing, the namespace set-up, sweeping), :mod:`.protocol` (the message framing, shared with

@@ -1,9 +1,9 @@
 """The grader's end of a fork server (``zygote.py``): a warm process whose children become sandboxes.
 
-A grading worker keeps one :class:`ForkServer` per role. It imports the assignment's modules once, and
-each sandbox is then a fork of it that puts on every isolation layer itself (see ``zygote.py``) instead of
-starting two fresh Python interpreters and importing everything again: for hw1 that is most of a
-sandbox's start-up, for the Keras homeworks TensorFlow's 3 CPU seconds per process.
+A grading worker keeps one :class:`ForkServer` for its student and verifier sandboxes alike. It imports the
+assignment's modules once, and each sandbox is then a fork of it that puts on every isolation layer itself
+(see ``zygote.py``) instead of starting two fresh Python interpreters and importing everything again: for hw1
+that is most of a sandbox's start-up, for the Keras homeworks TensorFlow's 3 CPU seconds per process.
 
 :class:`ForkServer` starts the server (it says ``ready`` once its imports are done), asks it for children
 (:meth:`ForkServer.spawn`, returning a :class:`ForkedProcess` that stands where a ``subprocess.Popen``
@@ -66,10 +66,9 @@ class ForkedProcess:
 
 
 class ForkServer:
-    """One started fork server for sandboxes of one role (see the module).
+    """One started fork server (see the module).
 
     Args:
-        role: the role of every sandbox it starts.
         preload: modules it imports once, before any sandbox (the runner's warm-up).
         isolation: the sandbox's settings; its namespaces must be available (:func:`resolve` not None).
         env_passthrough: names of variables copied from this process into every sandbox.
@@ -85,7 +84,6 @@ class ForkServer:
     def __init__(
         self,
         *,
-        role: Role | str,
         preload: tuple[str, ...],
         isolation: Isolation,
         env_passthrough: tuple[str, ...] = (),
@@ -95,7 +93,6 @@ class ForkServer:
         prefix = layers.resolve(isolation)
         if isolation.mode == Mode.OFF or prefix is None:
             raise ValueError("a fork server starts namespace sandboxes only")
-        self.role = Role(role)
         self.isolation = isolation
         self.user_namespace = "--user" in prefix
         self.binding = layers.syscall_filter(isolation)
@@ -107,7 +104,6 @@ class ForkServer:
         home.mkdir()
         env = layers.environment(home, env_passthrough, nbgrader_execution, threads)
         env.update(
-            AUTOGRADER_ROLE=self.role.value,
             AUTOGRADER_PRELOAD=",".join(preload),
             AUTOGRADER_SECCOMP=self.binding or "",
             AUTOGRADER_PARENT=str(os.getpid()),
@@ -176,6 +172,7 @@ class ForkServer:
     def spawn(
         self,
         *,
+        role: Role,
         env: dict[str, str],
         workdir: Path,
         spec: dict,
@@ -185,8 +182,9 @@ class ForkServer:
         log_fd: int,
         startup_timeout: float,
     ) -> ForkedProcess:
-        """Fork a sandbox whose runner reads its commands from the returned process's ``stdin``, writes its
-        events on ``events_fd`` and its stray output on ``log_fd`` (both stay open here; close them).
+        """Fork a sandbox of ``role`` whose runner reads its commands from the returned process's ``stdin``,
+        writes its events on ``events_fd`` and its stray output on ``log_fd`` (both stay open here; close
+        them).
 
         Raises:
             ForkServerError: the server failed (or did not start within ``startup_timeout``).
@@ -196,6 +194,7 @@ class ForkServer:
             answer = self._request(
                 {
                     "op": "spawn",
+                    "role": Role(role).value,
                     "env": env,
                     "workdir": str(workdir),
                     "cgroups": [str(folder) for folder in cgroup.folders] if cgroup is not None else [],

@@ -125,10 +125,9 @@ class Runner:
         self.process: subprocess.Popen | ForkedProcess
         try:
             if self.fork_server is not None:
-                if self.fork_server.role != role:
-                    raise ValueError(f"a {self.fork_server.role} fork server cannot start a {role} sandbox")
                 as_root = not self.fork_server.user_namespace
                 self.process = self.fork_server.spawn(
+                    role=role,
                     env=env,
                     workdir=self.workdir,
                     spec=layers.namespace_spec(self.workdir, isolation.expose, limits, as_root, binding),
@@ -334,9 +333,9 @@ def start(
         threads: threads the process's numerical libraries may use (:data:`THREAD_VARIABLES`; ``None``:
             their default, one per core). Workers grading side by side share the cores this way instead
             of each sizing its pools for the whole machine.
-        fork_server: a started :class:`~autograder.sandbox.forkserver.ForkServer` of this ``role`` to fork
-            the process from (its own ``preload``, environment and threads then apply); None, or an
-            isolation without namespaces: a fresh process.
+        fork_server: a started :class:`~autograder.sandbox.forkserver.ForkServer` to fork the process from
+            (its own ``preload``, environment and threads then apply); None, or an isolation without
+            namespaces: a fresh process.
 
     Returns:
         The waiting runner; use it for one notebook (:func:`run_notebook` or :meth:`Runner.run`).

@@ -1,11 +1,12 @@
-"""A fork server: one warm process per worker and role whose children each become one sandbox.
+"""A fork server: one warm process per grading worker whose children each become one sandbox.
 
 Starting a sandbox the plain way (``enter.py``, then ``runner.py``) starts two Python interpreters and
 imports what the notebook needs (NumPy, IPython, for the Keras homeworks TensorFlow: about 3 CPU seconds)
 for every student, twice (the student's process and the verifier). This program does the imports once: the
 grader's worker starts it (standard library only, by path, ``python -s zygote.py FD``) in the sandbox's
 environment, it loads ``runner.py`` and ``enter.py`` beside it and imports ``AUTOGRADER_PRELOAD``, says
-``ready``, and then forks one child per sandbox asked for. The child puts on every layer the plain way has,
+``ready``, and then forks one child per sandbox asked for, the student's processes and the verifiers
+alike (the role is the child's, given with each request). The child puts on every layer the plain way has,
 in the same order, before it reads the student's first command:
 
 1. **C1** (in the host's namespaces): a new session, death with the fork server, the job's pipes on
@@ -29,9 +30,10 @@ that does not exist in the sandbox; under ``/tmp``, so it can be created there).
 
 Requests arrive on a ``SOCK_SEQPACKET`` socket (descriptor ``FD``), one JSON object per packet:
 
-* ``{"op": "spawn", "env": {...}, "workdir": "/tmp/...", "cgroups": [folders], "rlimits": [[kind, value],
-  ...], "spec": {enter.py's spec}, "user_namespace": bool}`` with three descriptors attached (the child's
-  commands, its events pipe, its log): answered ``{"pid": n}`` or ``{"error": "..."}``;
+* ``{"op": "spawn", "role": "student" | "verifier", "env": {...}, "workdir": "/tmp/...", "cgroups":
+  [folders], "rlimits": [[kind, value], ...], "spec": {enter.py's spec}, "user_namespace": bool}`` with
+  three descriptors attached (the child's commands, its events pipe, its log): answered ``{"pid": n}`` or
+  ``{"error": "..."}``;
 * ``{"op": "wait", "pid": n, "timeout": s}``: ``{"status": code}`` (``os.waitstatus_to_exitcode``'s value)
   once the child ended, or ``{"status": null}`` after ``timeout`` seconds.
 
@@ -131,16 +133,11 @@ class Server:
 
     def __init__(self, control: socket.socket) -> None:
         self.control = control
-        self.role = os.environ.pop("AUTOGRADER_ROLE", "student")
         self.enter = _load_beside("enter")
         self.runner = _load_beside("runner")
         preload = list(filter(None, os.environ.pop("AUTOGRADER_PRELOAD", "").split(",")))
-        if self.role == "student":  # what the runner's IPython shell needs
-            preload += [
-                "IPython.core.interactiveshell",
-                "IPython.core.displayhook",
-                "IPython.core.displaypub",
-            ]
+        # What the student's runner needs for its IPython shell (the verifier's children do not use it).
+        preload += ["IPython.core.interactiveshell", "IPython.core.displayhook", "IPython.core.displaypub"]
         self.protocol, self.plaindata = self.runner.prepare(preload)
         binding = os.environ.pop("AUTOGRADER_SECCOMP", "")
         self.install_filter = self.enter.load_filter(binding) if binding else None
@@ -226,7 +223,7 @@ class Server:
             code = 125
             try:
                 _die_with_parent(0)  # its parent (C1) is outside its PID namespace: getppid() is 0
-                code = self._init(request["spec"], events_fd)
+                code = self._init(request["spec"], str(request["role"]), events_fd)
             except BaseException as error:
                 with contextlib.suppress(Exception):
                     os.write(2, f"autograder sandbox: {error}\n".encode())
@@ -239,7 +236,7 @@ class Server:
             if pid == init:
                 return _exit_code(status)
 
-    def _init(self, spec: dict, events_fd: int) -> int:
+    def _init(self, spec: dict, role: str, events_fd: int) -> int:
         """C2: PID 1 of the sandbox's namespaces (``enter.py``'s work, without a second interpreter)."""
         root = self.enter.build_root(spec)
         self.enter.pivot(root, spec["workdir"])
@@ -253,7 +250,7 @@ class Server:
                 if "numpy" in sys.modules:  # every child would otherwise draw the same "random" numbers
                     sys.modules["numpy"].random.seed()
                 sys.argv = ["/.autograder/runner.py"]
-                self.runner.serve(self.role, self.protocol, self.plaindata, events_fd)
+                self.runner.serve(role, self.protocol, self.plaindata, events_fd)
                 code = 0
             except SystemExit as stop:
                 code = stop.code if isinstance(stop.code, int) else 0

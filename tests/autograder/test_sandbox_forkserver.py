@@ -72,7 +72,7 @@ def _portrait(server: sandbox.ForkServer | None) -> dict:
 
 
 def test_a_forked_sandbox_is_the_sandbox_a_fresh_process_gets():
-    with_server = sandbox.ForkServer(role="student", preload=("numpy",), isolation=ISOLATION)
+    with_server = sandbox.ForkServer(preload=("numpy",), isolation=ISOLATION)
     try:
         fresh, forked = _portrait(None), _portrait(with_server)
     finally:
@@ -86,7 +86,7 @@ def test_a_forked_sandbox_is_the_sandbox_a_fresh_process_gets():
 
 
 def test_each_forked_sandbox_draws_its_own_random_numbers():
-    server = sandbox.ForkServer(role="student", preload=("numpy",), isolation=ISOLATION)
+    server = sandbox.ForkServer(preload=("numpy",), isolation=ISOLATION)
     draws = []
     try:
         for _ in range(2):
@@ -99,7 +99,7 @@ def test_each_forked_sandbox_draws_its_own_random_numbers():
 
 
 def test_the_server_is_out_of_the_sandboxs_reach():
-    server = sandbox.ForkServer(role="student", preload=(), isolation=ISOLATION)
+    server = sandbox.ForkServer(preload=(), isolation=ISOLATION)
     try:
         runner = sandbox.start(limits=sandbox.Limits(), isolation=ISOLATION, fork_server=server)
         code = (
@@ -118,7 +118,7 @@ KILLED_GRADER = """
 import sys, time
 from autograder import sandbox
 isolation = sandbox.Isolation("strict", sandbox.default_expose())
-server = sandbox.ForkServer(role="student", preload=(), isolation=isolation)
+server = sandbox.ForkServer(preload=(), isolation=isolation)
 runner = sandbox.start(limits=sandbox.Limits(), isolation=isolation, fork_server=server)
 runner.wait_ready()
 runner.send({"op": "run", "index": 0, "source": "import time; time.sleep(300)"})
@@ -151,7 +151,7 @@ def test_a_killed_grader_takes_its_fork_server_and_their_sandboxes_along():
 
 
 def test_a_server_that_cannot_start_says_why():
-    server = sandbox.ForkServer(role="verifier", preload=("no_such_module_anywhere",), isolation=ISOLATION)
+    server = sandbox.ForkServer(preload=("no_such_module_anywhere",), isolation=ISOLATION)
     try:
         with pytest.raises(sandbox.ForkServerError, match="No module named 'no_such_module_anywhere'"):
             sandbox.start(limits=sandbox.Limits(), isolation=ISOLATION, role="verifier", fork_server=server)
@@ -161,7 +161,7 @@ def test_a_server_that_cannot_start_says_why():
 
 
 def test_a_sandbox_whose_server_stopped_is_the_graders_failure_not_the_students():
-    server = sandbox.ForkServer(role="student", preload=(), isolation=ISOLATION)
+    server = sandbox.ForkServer(preload=(), isolation=ISOLATION)
     runner = sandbox.start(limits=sandbox.Limits(cell_timeout=20), isolation=ISOLATION, fork_server=server)
     runner.wait_ready()
     os.kill(server.process.pid, signal.SIGKILL)  # the kernel's OOM killer, say
