@@ -3,9 +3,11 @@
 Per homework (``--hw1``, ``--hw2``, ``--hw3``: submissions in the batch, ``0`` skips it), prints
 
 * the **compute floor**: the source notebook's code cells, hidden tests included, executed in order in one
-  plain Python process (an IPython shell, no sandbox, no kernel), ``--floor-runs`` times: wall seconds and
-  CPU seconds (user + system) of that process, the notebook's imports included (the notebook is read as
-  plain JSON, so the harness adds only Python and IPython's start-up);
+  plain Python process (an IPython shell, no sandbox, no kernel), ``--floor-runs`` times before, between
+  and after the grading runs: wall seconds and CPU seconds (user + system) of that process, the notebook's
+  imports included (the notebook is read as plain JSON, so the harness adds only Python and IPython's
+  start-up). Each grading run is compared with the median of the floor runs just before and just after
+  it, since a shared machine's speed drifts over minutes; the range of all floor runs is printed too;
 * the **grading cost** of ``autograder grade`` with ``--workers 1`` and ``--workers`` = cores (fresh output
   folders): wall time of the batch, core-seconds per submission (wall x workers / submissions) as a ratio
   to the floor's wall time (the target's measure) and to its CPU time (steadier on a loaded machine, where
@@ -55,6 +57,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -171,15 +174,16 @@ def timed(argv: list[str], **kwargs) -> tuple[float, float, int]:
     return seconds, cpu, code
 
 
-def floor(assignment: str, work: Path, runs: int) -> tuple[float, float]:
+def floor(assignment: str, work: Path, runs: int) -> list[tuple[float, float]]:
     """The notebooks' own compute: the source notebook (hidden tests included) in one plain process.
 
     Returns:
-        The median wall seconds and CPU seconds of ``runs`` runs, imports included.
+        The wall seconds and CPU seconds of each of ``runs`` runs, imports included.
     """
     folder = work / f"{assignment}-floor"
-    shutil.copytree(ROOT / "solutions" / assignment, folder)
-    walls, cpus = [], []
+    if not folder.exists():
+        shutil.copytree(ROOT / "solutions" / assignment, folder)
+    samples = []
     for _ in range(runs):
         wall, cpu, code = timed(
             [sys.executable, "-c", FLOOR_SCRIPT, f"{assignment}.ipynb"], cwd=folder,
@@ -187,9 +191,8 @@ def floor(assignment: str, work: Path, runs: int) -> tuple[float, float]:
         )  # fmt: skip
         if code != 0:
             raise SystemExit(f"the source notebook of {assignment} does not run in a plain process")
-        walls.append(wall)
-        cpus.append(cpu)
-    return sorted(walls)[runs // 2], sorted(cpus)[runs // 2]
+        samples.append((wall, cpu))
+    return samples
 
 
 def run_nbgrader(assignment: str, subs: Path, work: Path) -> tuple[float, dict[str, float]]:
@@ -244,18 +247,23 @@ def bench(
     kinds_text = ", ".join(sorted({k.split(":")[0] for k in kinds.values()}))
     cores = os.cpu_count() or 1
     print(f"\n{assignment}: {count} submissions ({kinds_text}), load average {os.getloadavg()[0]:.1f}")
-    floor_wall, floor_cpu = floor(assignment, work, runs)
-    print(f"  floor (source notebook, one plain process)  {floor_wall:6.2f} s wall  {floor_cpu:6.2f} s CPU")
+    # The floor is measured before, between and after the grading runs, and each run is compared with the
+    # floor measured just before and just after it: a shared machine's speed drifts over minutes.
+    floors = [floor(assignment, work, runs)]
     rows: dict[str, dict[str, str]] = {}
     walls = {}
     other: dict[int, float] = {}
+    pending: list[tuple[str, float, int]] = []
 
-    def cost(label: str, wall: float, workers: int) -> None:
+    def cost(label: str, wall: float, workers: int, around: list[list[tuple[float, float]]]) -> None:
+        samples = [sample for batch in around for sample in batch]
+        floor_wall = statistics.median(w for w, _ in samples)
+        floor_cpu = statistics.median(c for _, c in samples)
         core_s = wall * workers / count
         print(
             f"  {label} --workers {workers}  {wall:6.1f} s  per submission {core_s:6.2f} core-s "
-            f"({core_s / floor_wall:4.2f}x floor, {core_s / floor_cpu:4.2f}x its CPU), "
-            f"load {os.getloadavg()[0]:.1f}"
+            f"({core_s / floor_wall:4.2f}x floor, {core_s / floor_cpu:4.2f}x its CPU; floor around it "
+            f"{floor_wall:.2f} s wall, {floor_cpu:.2f} s CPU)"
         )
 
     for workers in sorted({1, cores}):
@@ -265,11 +273,21 @@ def bench(
             )
             if any(row["status"] != "graded" for row in other_rows.values()):
                 print(f"  {against.name}: some submissions were not graded; its times do not compare")
-            cost(against.name, other[workers], workers)
+            pending.append((against.name, other[workers], workers))
         walls[workers], _cpu, rows = run_autograder(
             assignment, subs, work / f"{assignment}-out-{workers}", workers
         )
-        cost("autograder", walls[workers], workers)
+        pending.append(("autograder", walls[workers], workers))
+        floors.append(floor(assignment, work, runs))
+        for label, wall, run_workers in pending:
+            cost(label, wall, run_workers, floors[-2:])
+        pending = []
+    every = [sample for batch in floors for sample in batch]
+    print(
+        f"  floor (source notebook, one plain process): {len(every)} runs, "
+        f"{min(w for w, _ in every):.2f}-{max(w for w, _ in every):.2f} s wall, "
+        f"{min(c for _, c in every):.2f}-{max(c for _, c in every):.2f} s CPU; load {os.getloadavg()[0]:.1f}"
+    )
     if cores > 1:
         print(f"  throughput --workers {cores} / --workers 1: {walls[1] / walls[cores]:4.2f}x")
         if against is not None:
