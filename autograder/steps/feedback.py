@@ -172,6 +172,7 @@ def _exporter():
     from nbconvert import HTMLExporter
     from nbconvert.exporters.templateexporter import TemplateExporter
     from nbconvert.filters.highlight import Highlight2HTML
+    from nbconvert.filters.markdown_mistune import InvalidNotebook
     from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 
     class ReusedHighlight(Highlight2HTML):
@@ -217,9 +218,12 @@ def _exporter():
         def markdown2html(self, context, source):
             cell = context.get("cell", {})
             path = context.get("resources", {}).get("metadata", {}).get("path", "")
-            if cell.get("attachments") or not isinstance(source, str) or not isinstance(path, str):
-                return HTMLExporter.markdown2html(self, context, source)
-            return self.plain_markdown(path, source)
+            try:
+                if cell.get("attachments") or not isinstance(source, str) or not isinstance(path, str):
+                    return HTMLExporter.markdown2html(self, context, source)
+                return self.plain_markdown(path, source)
+            except InvalidNotebook as error:  # an image from an attachment the cell does not hold
+                return f"<p><em>{html.escape(str(error))}</em></p><pre>{html.escape(str(source))}</pre>"
 
         def from_notebook_node(self, nb, resources=None, **kw):
             language = nb.metadata.get("language_info", {})

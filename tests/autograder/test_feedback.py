@@ -265,3 +265,19 @@ def test_a_page_rendered_after_others_is_the_one_a_fresh_process_renders(toy):
         assert all(line in shown for source in differing for line in source.splitlines() if line.strip())
         images = [img["src"] for img in BeautifulSoup(page, "html.parser").find_all("img")]
         assert [f"data:image/png;base64,{data}" for data in drawn] == images  # each cell its own picture
+
+
+def test_a_markdown_image_from_a_missing_attachment_shows_the_cell_as_text(toy):
+    """A student's Markdown may name an attachment it does not hold (deleted, or never pasted): nbconvert
+    refuses such a cell; the page shows its text and why, and the rest of the page as usual."""
+    result = SubmissionResult("ann", Status.GRADED, cells=(CellResult("explain", 0.0, 1.0, False, "no"),))
+    nb = read_toy(toy, "correct")
+    nb.cells += [
+        new_markdown_cell("my plot ![loss](attachment:loss.png)"),
+        new_markdown_cell("and ![acc](attachment:acc.png)", attachments={"other.png": {"image/png": "AAAA"}}),
+    ]
+    page = BeautifulSoup(render_feedback(nb, result, assignment="toy"), "html.parser")
+    text = page.get_text()
+    assert "missing attachment: loss.png" in text and "my plot ![loss](attachment:loss.png)" in text
+    assert "missing attachment: acc.png" in text
+    assert not any(img.get("src", "").startswith("attachment:") for img in page.find_all("img"))
